@@ -1,0 +1,111 @@
+# Configuration, validation and the one place every path of the workflow is declared.
+
+import json
+import shlex
+import sys
+
+from snakemake.exceptions import WorkflowError
+
+from clipxai.config import load_schema, method_specs, validate
+from clipxai.errors import InputError
+
+
+try:
+    validate(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")), source="config")
+except InputError as err:
+    raise WorkflowError(f"invalid configuration: {err}") from None
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_\-]+",
+    model=r"[A-Za-z0-9_\-]+",
+    method=r"[A-Za-z0-9_\-]+",
+    shard=r"\d+",
+
+
+DATASETS = config["datasets"]
+MODELS = config["models"]
+METHODS = method_specs(config)
+GROUNDING = config["grounding"]
+# Python interpreter of this workflow: rules call the installed `clipxai` command through it, so a run works
+# whether or not the venv is activated.
+CLIPXAI = f"{shlex.quote(sys.executable)} -m clipxai.cli"
+
+
+# ---- paths (declared once) ----
+def dataset_root(dataset):
+    return f"resources/data/{dataset}"
+
+
+def png_json(dataset, split):
+    return f"{dataset_root(dataset)}/annotations/png_coco_{split}2017.json"
+
+
+def model_dir(model):
+    return f"resources/models/{model}"
+
+
+def model_files(model):
+    """What a model's jobs depend on: the trained toy weights, or the stamp of fetched open_clip weights."""
+    if MODELS[model]["kind"] == "toy":
+        return [f"{model_dir(model)}/open_clip_config.json", f"{model_dir(model)}/open_clip_model.safetensors"]
+    return [f"{model_dir(model)}/weights.json"]
+
+
+def model_args(model):
+    """The `--model ... --pretrained ...` arguments of every clipxai verb that loads a model."""
+    spec = MODELS[model]
+    if spec["kind"] == "toy":
+        return f"--model {shlex.quote(model_dir(model))}"
+    args = f"--model {shlex.quote(spec['name'])}"
+    if spec.get("pretrained"):
+        args += f" --pretrained {shlex.quote(spec['pretrained'])}"
+    return args
+
+
+def maps_npz(dataset, model, method, shard):
+    return f"results/{dataset}/{model}/maps/{method}/{shard}.npz"
+
+
+def grounding_scores(dataset, model, method):
+    return f"results/{dataset}/{model}/scores/grounding/{method}.csv"
+
+
+def grounding_summary(dataset, model, method):
+    return f"results/{dataset}/{model}/scores/grounding/{method}_summary.csv"
+
+
+def zeroshot_csv(dataset, model):
+    return f"results/{dataset}/{model}/zeroshot.csv"
+
+
+def report_html():
+    return "results/report/index.html"
+
+
+def shards(dataset):
+    return range(DATASETS[dataset]["shards"])
+
+
+def method_json(method):
+    """A method's registry name and parameters, passed to the CLI as one JSON argument."""
+    name, params = METHODS[method]
+    return shlex.quote(json.dumps({"method": name, "params": params}, sort_keys=True))
+
+
+def log_path(rule_name, *parts):
+    return f"logs/{rule_name}/{'/'.join(parts)}.log"
+
+
+def bench_path(rule_name, *parts):
+    return f"benchmarks/{rule_name}/{'/'.join(parts)}.tsv"
+
+
+def all_summaries():
+    return [grounding_summary(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"]
+            for meth in METHODS]
+
+
+def all_zeroshot():
+    return [zeroshot_csv(d, m) for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"
+            for m in GROUNDING["models"]]

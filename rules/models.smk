@@ -1,0 +1,25 @@
+# Models: the embedded tiny CLIP is trained here; published models' weights are fetched on the head node.
+
+
+rule train_toy_clip:
+    input:
+        train=lambda wc: png_json(MODELS[wc.model]["train_on"], "train"),
+    output:
+        config=f"{model_dir('{model}')}/open_clip_config.json",
+        weights=f"{model_dir('{model}')}/open_clip_model.safetensors",
+        summary=f"{model_dir('{model}')}/train_summary.json",
+    params:
+        root=lambda wc: dataset_root(MODELS[wc.model]["train_on"]),
+        settings=lambda wc: shlex.quote(json.dumps(
+            {k: v for k, v in MODELS[wc.model].items() if k not in ("kind", "train_on")}, sort_keys=True)),
+    log:
+        log_path("train_toy_clip", "{model}"),
+    benchmark:
+        bench_path("train_toy_clip", "{model}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "{CLIPXAI} train-toy --data {params.root} --settings {params.settings} --seed {config[seed]}"
+        " --threads {threads} --out {model_dir(wildcards.model)} 2> {log}"

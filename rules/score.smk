@@ -1,0 +1,47 @@
+# Scoring: per-entry values and summaries with bootstrap confidence intervals.
+
+
+rule score_grounding:
+    input:
+        data=lambda wc: png_json(wc.dataset, DATASETS[wc.dataset].get("split", "val")),
+        maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
+    output:
+        entries=grounding_scores("{dataset}", "{model}", "{method}"),
+        summary=grounding_summary("{dataset}", "{model}", "{method}"),
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
+        modes=" ".join(GROUNDING["modes"]),
+    log:
+        log_path("score_grounding", "{dataset}", "{model}", "{method}"),
+    benchmark:
+        bench_path("score_grounding", "{dataset}", "{model}", "{method}")
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "{CLIPXAI} score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
+        " --modes {params.modes} --seed {config[seed]} --bootstrap {config[grounding][bootstrap]}"
+        " --out {output.entries} --summary {output.summary} 2> {log}"
+
+
+rule zeroshot_shapes:
+    input:
+        data=lambda wc: png_json(wc.dataset, "val"),
+        model=lambda wc: model_files(wc.model),
+    output:
+        zeroshot_csv("{dataset}", "{model}"),
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        model=lambda wc: model_args(wc.model),
+        held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
+    log:
+        log_path("zeroshot_shapes", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("zeroshot_shapes", "{dataset}", "{model}")
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    shell:
+        "{CLIPXAI} zeroshot-shapes --data {params.root} {params.model} --held-out {params.held_out:q}"
+        " --out {output} 2> {log}"

@@ -1,0 +1,44 @@
+"""The one ``clipxai`` command. Each verb is one stage of the workflow and mirrors one Snakemake rule.
+
+A verb lives in ``clipxai.commands.<module>`` and defines ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``. Bad input surfaces as one line (``path: field: expected ...``) and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from clipxai.commands import COMMAND_MODULES
+from clipxai.errors import InputError
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    parser = argparse.ArgumentParser(prog="clipxai", description=__doc__.splitlines()[0])
+    parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    runners = {}
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(f"clipxai.commands.{module_name}")
+        verb = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        module.add_arguments(verb)
+        runners[module.NAME] = module.run
+    return parser, runners
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return int(runners[args.verb](args) or 0)
+    except InputError as err:
+        print(f"clipxai {args.verb}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

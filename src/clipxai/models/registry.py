@@ -1,0 +1,130 @@
+"""Load any CLIP the same way: an open_clip name + pretrained tag, an open_clip model-config JSON, a local folder
+(``open_clip_config.json`` + weights, the format the toy trainer writes), optionally with a local checkpoint.
+
+Every caller gets a :class:`LoadedModel`: the model in eval mode plus what explaining it needs (its own eval
+transform, tokenizer, input size, patch grid), so no method hard-codes ViT-B/32's 224 px and 7x7 grid.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import open_clip
+import torch
+
+from clipxai.errors import InputError
+
+log = logging.getLogger(__name__)
+
+_CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+@dataclass
+class LoadedModel:
+    """A CLIP model and everything needed to feed and explain it."""
+
+    model: torch.nn.Module
+    preprocess: Callable  # PIL image -> float tensor [3, H, W] (the model's own open_clip eval transform)
+    tokenizer: Callable  # list[str] -> LongTensor [B, context_length]
+    name: str
+    image_size: int
+    grid: tuple[int, int]
+    context_length: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    device: torch.device
+
+    @property
+    def is_vit(self) -> bool:
+        return isinstance(self.model.visual, open_clip.transformer.VisionTransformer)
+
+
+def _grid_of(visual: torch.nn.Module, image_size: int) -> tuple[int, int]:
+    if hasattr(visual, "grid_size"):  # open_clip VisionTransformer
+        return tuple(int(g) for g in visual.grid_size)
+    return (image_size // 32, image_size // 32)  # ModifiedResNet: stride 32 before attention pooling
+
+
+def _image_size_of(visual: torch.nn.Module) -> int:
+    size = visual.image_size
+    if isinstance(size, (tuple, list)):
+        if size[0] != size[1]:
+            raise InputError("model", "vision_cfg.image_size", f"a square input, got {tuple(size)}")
+        size = size[0]
+    return int(size)
+
+
+def _register_config_json(path: Path) -> str:
+    """Register a model-config JSON with open_clip and return the name to create it by."""
+    try:
+        cfg = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(path, "(file)", f"a readable JSON model config ({err})") from None
+    if "model_cfg" in cfg:  # the open_clip_config.json wrapper (hub / local-dir format)
+        cfg = cfg["model_cfg"]
+    for key in ("embed_dim", "vision_cfg", "text_cfg"):
+        if key not in cfg:
+            raise InputError(path, key, "an open_clip model config with embed_dim, vision_cfg and text_cfg")
+    name = f"clipxai-{path.stem}"
+    open_clip.factory._MODEL_CONFIGS[name] = cfg  # open_clip's own registry; add_model_config keys by file stem only
+    return name
+
+
+def load_model(model: str, pretrained: str | None = None, checkpoint: str | None = None,
+               device: str | torch.device = "cpu") -> LoadedModel:
+    """Create a CLIP by open_clip name, config JSON or local folder, and load weights.
+
+    ``pretrained`` is an open_clip tag (downloaded into open_clip's cache; on a compute node without internet the
+    workflow's ``fetch_weights`` rule has filled that cache). ``checkpoint`` is a local state dict (.pt/.safetensors),
+    loaded with ``weights_only=True``. Neither given: random initialisation (tests, speed benchmarks).
+    """
+    if pretrained and checkpoint:
+        raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
+    if checkpoint is not None:
+        ckpt = Path(checkpoint)
+        if not ckpt.is_file():
+            raise InputError(ckpt, "--checkpoint", "an existing state-dict file")
+        if ckpt.suffix not in _CHECKPOINT_SUFFIXES:
+            raise InputError(ckpt, "--checkpoint", f"a state dict ending in one of {', '.join(_CHECKPOINT_SUFFIXES)}")
+    device = torch.device(device)
+    source = Path(model)
+    local_dir = None
+    if model.startswith("local-dir:"):
+        local_dir = Path(model[len("local-dir:"):])
+    elif source.is_dir():
+        local_dir = source
+    if local_dir is not None:
+        if not (local_dir / "open_clip_config.json").is_file():
+            raise InputError(local_dir / "open_clip_config.json", "(file)", "an open_clip model folder's config")
+        name = _register_config_json(local_dir / "open_clip_config.json")
+        weights = checkpoint or open_clip.factory._find_checkpoint_in_dir(local_dir)
+        display = str(local_dir)
+    elif source.suffix == ".json":
+        if not source.is_file():
+            raise InputError(source, "--model", "an existing open_clip model-config JSON")
+        name, weights, display = _register_config_json(source), checkpoint, str(source)
+    else:
+        if open_clip.get_model_config(model) is None:
+            raise InputError(model, "--model", "an open_clip model name (e.g. ViT-B-32-quickgelu; see "
+                             "open_clip.list_models()), a model-config JSON or a model folder")
+        name, weights, display = model, checkpoint or pretrained, model
+    try:
+        clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
+    except RuntimeError as err:
+        raise InputError(weights or model, "weights", f"loadable weights for {display} ({err})") from None
+    clip.eval()
+    tokenizer = open_clip.get_tokenizer(name)
+    image_size = _image_size_of(clip.visual)
+    cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
+    mean = tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
+    std = tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD))
+    context_length = int(getattr(clip, "context_length", getattr(tokenizer, "context_length", 77)))
+    log.info("loaded %s (weights: %s) on %s: %d px, grid %s", display, weights or "random init", device,
+             image_size, _grid_of(clip.visual, image_size))
+    return LoadedModel(model=clip, preprocess=preprocess, tokenizer=tokenizer, name=display, image_size=image_size,
+                       grid=_grid_of(clip.visual, image_size), context_length=context_length, mean=mean, std=std,
+                       device=device)
