@@ -1,8 +1,8 @@
 """Verb ``ground``: run one attribution method over one shard of a grounding data set, in both directions.
 
 Text->image (PROTOCOLS.md C): the image padded to a square, the phrase's utterance alone as text; the image map is
-kept. Image->text: the image with everything outside the phrase's mask blacked out, the whole caption as text; the
-token relevance is kept. Maps are stored at patch-grid resolution; scoring upsamples them.
+kept. Image->text: the image with everything outside the phrase's mask blacked out, all utterances of the narrative
+joined by spaces as text (what the original fed CLIP, see :func:`i2t_text`); the token relevance is kept. Maps are stored at patch-grid resolution; scoring upsamples them.
 """
 
 from __future__ import annotations
@@ -71,6 +71,11 @@ def shard_entries(entries: list, shard: int, shards: int, max_entries: int) -> l
     return entries[shard::shards]
 
 
+def i2t_text(entry) -> str:
+    """The image->text caption: every utterance of the narrative joined by single spaces, as the original did."""
+    return " ".join(entry.utterances)
+
+
 def _black_outside(image: Image.Image, mask: np.ndarray) -> Image.Image:
     pixels = np.asarray(image, dtype=np.uint8) * mask[..., None].astype(np.uint8)
     return Image.fromarray(pixels)
@@ -106,12 +111,11 @@ def run(args) -> int:
             batch = entries[start:start + args.batch_size]
             images, captions = [], []
             for entry in batch:
-                with Image.open(entry.image_path) as im:
-                    image = im.convert("RGB")
+                image = dataset.image(entry)
                 if direction == "i2t":
                     image = _black_outside(image, dataset.mask(entry))
                 images.append(lm.preprocess(pad_to_square(image)))
-                captions.append(entry.utterance if direction == "t2i" else entry.caption)
+                captions.append(entry.utterance if direction == "t2i" else i2t_text(entry))
             token_batch = lm.tokenizer(captions)
             result = method.attribute(lm, torch.stack(images).to(lm.device), token_batch.to(lm.device))
             gh, gw = lm.grid

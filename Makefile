@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   install into .venv, then run the embedded-default workflow end to end (report in results/report/)
+#   make test   install into .venv, then run the test suite (includes one real end-to-end run of the demo DAG)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+CORES ?= 2
+
+.PHONY: install demo test lint dag bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/snakemake --cores $(CORES) --printshellcmds
+	@echo "report: results/report/index.html"
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/snakemake --lint
+
+dag: install
+	$(VENV)/bin/snakemake -n
+
+bench: install
+	$(PY) bench/attribution.py
+	$(PY) bench/decompose.py
+
+clean:
+	rm -rf results logs benchmarks .snakemake
