@@ -1,0 +1,71 @@
+"""``clipxai download SOURCE --dest PATH``: fetch one catalogued source, verified and atomic, optionally unpacked.
+
+Mirrors the workflow's download rules. Failure prints one line (the URL and what was wrong) and leaves nothing
+that looks complete: ``PATH`` appears only after verification, extracted entries appear by rename.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from clipxai.data import sources
+from clipxai.data.download import download, extract, recorded_checksum
+from clipxai.io import write_json
+
+NAME = "download"
+HELP = "download one catalogued data source (verified size/checksum, atomic, resumable), optionally extract it"
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SOURCE", help=f"catalogue name: {', '.join(sources.names())}")
+    parser.add_argument("--dest", required=True, type=Path, help="where the downloaded file goes")
+    parser.add_argument("--url", help="override the catalogue URL: a mirror, a file:// URL or a local path "
+                        "(required for licence-bound sources)")
+    parser.add_argument("--sha256", help="override the expected sha256 (only if the mirror serves other bytes)")
+    parser.add_argument("--md5", help="override the expected md5")
+    parser.add_argument("--size", type=int, help="override the expected size in bytes")
+    parser.add_argument("--lock", type=Path, help="checksum lock file (e.g. config/checksums.lock.yaml): sources "
+                        "without a published checksum are pinned there at first download and checked after")
+    parser.add_argument("--extract-to", type=Path, metavar="DIR", help="unpack the archive into DIR")
+    parser.add_argument("--member", action="append", metavar="PATTERN", dest="members",
+                        help="extract only members matching PATTERN (name, folder or shell pattern; repeatable; "
+                        "default: the catalogue's choice)")
+    parser.add_argument("--remove-archive", action="store_true",
+                        help="delete the downloaded archive once it is extracted")
+    parser.add_argument("--stamp", type=Path, help="write a JSON record of what was fetched here, last (a "
+                        "Snakemake output for rules whose real output is a folder)")
+    parser.add_argument("--retries", type=int, default=4, help="retries per failure (default 4)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="socket timeout in seconds (default 60)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    override = {k: getattr(args, k) for k in ("url", "sha256", "md5", "size") if getattr(args, k) is not None}
+    source = sources.resolve(args.source, {args.source: override} if override else None)
+    lock = args.lock if source.record_checksum and source.sha256 is None else None
+    if source.record_checksum and args.lock is None:
+        log.warning("%s publishes no checksum and no --lock was given: its content is not pinned", source.name)
+    path = download(source.url, args.dest, size=source.size, sha256=source.sha256, md5=source.md5,
+                    expect=source.expect, retries=args.retries, timeout=args.timeout,
+                    progress=not args.no_progress, checksum_lock=lock, checksum_key=source.name)
+    if args.extract_to is not None:
+        members = args.members if args.members else source.members
+        extract(path, args.extract_to, members, nested=source.nested)
+        if args.remove_archive:
+            path.unlink()
+    if args.stamp is not None:
+        sha256 = source.sha256
+        if sha256 is None and lock is not None:
+            sha256 = (recorded_checksum(lock, source.name) or {}).get("sha256")
+        write_json(args.stamp, {
+            "source": source.name, "url": source.url, "file": str(args.dest),
+            "archive_removed": bool(args.extract_to is not None and args.remove_archive),
+            "extracted_to": None if args.extract_to is None else str(args.extract_to),
+            "members": None if args.extract_to is None else list(args.members or source.members or []) or None,
+            "size": source.size, "sha256": sha256, "md5": source.md5,
+            "lock": None if lock is None else str(lock)})
+    return 0
