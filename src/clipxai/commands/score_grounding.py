@@ -1,0 +1,279 @@
+"""Verb ``score-grounding``: score grounding maps on a PNG-format data set (PROTOCOLS.md C), faithful and corrected.
+
+Text->image rows: the patch-grid map is upsampled (bilinear) to the model input size and min-max normalised, then
+scored against the phrase mask padded to a square and resized (:func:`clipxai.metrics.grounding.prepare_mask`).
+Image->text rows: the caption tokens' relevance is scored against the phrase's token labels
+(:func:`clipxai.metrics.grounding.phrase_token_labels`). Both: Otsu threshold, two-class macro IoU and foreground IoU.
+
+Every in-scope entry gets one row per scored direction and mode; an entry a protocol leaves out gets an
+``excluded_reason`` and no score:
+
+- ``no_map``: the maps hold no row for it (both modes).
+- ``non_finite_map``: its map has NaN/inf where a score is needed (both modes).
+- faithful, image->text only, as the original code: ``over_70_words`` (more than 70 space-separated words in the
+  utterances joined by spaces), ``raised:context_length`` (more tokens than the context: the original's tokenizer
+  raised), ``raised:empty_phrase`` / ``raised:token_not_found`` (the original's span lookup would raise).
+- corrected: ``caption_exceeds_context``; ``char_span_missing``; ``span_not_on_token_boundary``; ``empty_phrase``;
+  ``empty_mask_at_input_size`` (text->image: the phrase's mask has no pixel left after the resize).
+
+Outputs (byte-identical for identical inputs): a per-entry CSV (entry_id, direction, mode, macro_iou, fg_iou,
+excluded_reason) and a summary CSV (direction, mode, n_entries, n_excluded, macro_mean, macro_lo, macro_hi, fg_mean,
+fg_lo, fg_hi) with percentile-bootstrap intervals over entries.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from clipxai.errors import InputError
+from clipxai.io import write_csv
+from clipxai.metrics import bootstrap, grounding
+
+NAME = "score-grounding"
+HELP = "score grounding maps (text->image and image->text IoU) in faithful and corrected mode"
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("t2i", "i2t")
+ENTRY_COLUMNS = ["entry_id", "direction", "mode", "macro_iou", "fg_iou", "excluded_reason"]
+SUMMARY_COLUMNS = ["direction", "mode", "n_entries", "n_excluded", "macro_mean", "macro_lo", "macro_hi",
+                   "fg_mean", "fg_lo", "fg_hi"]
+_REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens", "image_size")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--maps", nargs="+", required=True, help="maps .npz files of one method (all shards)")
+    parser.add_argument("--modes", nargs="+", choices=grounding.MODES, default=list(grounding.MODES))
+    parser.add_argument("--max-entries", type=int, default=0,
+                        help="only the first N entries are in scope, as given to `ground` (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
+    parser.add_argument("--out", required=True, help="per-entry CSV")
+    parser.add_argument("--summary", required=True, help="summary CSV")
+
+
+# --------------------------------------------------------------------------------------------- the maps
+
+
+@dataclass
+class MapRow:
+    """One (entry, direction) row of a maps file."""
+
+    path: str
+    image_grid: np.ndarray   # [gh, gw]
+    text: np.ndarray         # [ctx]
+    tokens: np.ndarray       # [ctx]
+    image_size: int
+    padding: str
+
+
+def read_maps(paths: Iterable[str | Path]) -> dict[tuple[str, str], MapRow]:
+    """Every row of the maps files, keyed by (entry_id, direction); a duplicate key or a malformed file raises."""
+    rows: dict[tuple[str, str], MapRow] = {}
+    for path in paths:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError) as err:
+            raise InputError(path, "(file)", f"a maps .npz written by `clipxai ground` ({err})") from None
+        for key in _REQUIRED:
+            if key not in arrays:
+                raise InputError(path, key, "an array of the maps file (see docs/contracts.md)")
+        ids, directions = arrays["entry_id"], arrays["direction"]
+        grid, text, tokens = arrays["image_grid"], arrays["text"], arrays["tokens"]
+        n = ids.shape[0] if ids.ndim == 1 else -1
+        if n < 0 or directions.shape != (n,) or grid.ndim != 3 or grid.shape[0] != n or text.ndim != 2 \
+                or text.shape[0] != n or tokens.shape != text.shape:
+            raise InputError(path, "shapes", "entry_id [P], direction [P], image_grid [P,gh,gw], text and tokens "
+                             f"[P,ctx]; got {ids.shape}, {directions.shape}, {grid.shape}, {text.shape}, "
+                             f"{tokens.shape}")
+        if arrays["image_size"].ndim != 0 or int(arrays["image_size"]) < 1:
+            raise InputError(path, "image_size", "a positive scalar (the model input side in pixels)")
+        padding = str(arrays["padding"]) if "padding" in arrays else "faithful"
+        if padding not in ("faithful", "exact"):
+            raise InputError(path, "padding", f"'faithful' or 'exact', got {padding!r}")
+        image_size = int(arrays["image_size"])
+        for i in range(n):
+            direction = str(directions[i])
+            if direction not in DIRECTIONS:
+                raise InputError(path, f"direction[{i}]", f"one of {DIRECTIONS}, got {direction!r}")
+            key = (str(ids[i]), direction)
+            if key in rows:
+                raise InputError(path, f"entry_id[{i}]", f"one row per entry and direction; {key} is also in "
+                                 f"{rows[key].path}")
+            rows[key] = MapRow(str(path), grid[i], text[i], tokens[i], image_size, padding)
+    return rows
+
+
+def _has_image_map(row: MapRow) -> bool:
+    return not np.all(np.isnan(row.image_grid))
+
+
+def _has_text_map(row: MapRow) -> bool:
+    return not np.all(np.isnan(row.text))
+
+
+# --------------------------------------------------------------------------------------------- scoring
+
+
+def _excluded(entry_id: str, direction: str, mode: str, reason: str) -> dict:
+    return {"entry_id": entry_id, "direction": direction, "mode": mode, "macro_iou": np.nan, "fg_iou": np.nan,
+            "excluded_reason": reason}
+
+
+def _scored(entry_id: str, direction: str, mode: str, scores: dict) -> dict:
+    return {"entry_id": entry_id, "direction": direction, "mode": mode, "macro_iou": scores["macro"],
+            "fg_iou": scores["fg"], "excluded_reason": ""}
+
+
+def score_t2i(entry, row: MapRow, mask: np.ndarray, mode: str) -> dict:
+    """One text->image row: Otsu on the upsampled, min-max normalised map against the prepared mask."""
+    if not np.all(np.isfinite(row.image_grid)):
+        return _excluded(entry.entry_id, "t2i", mode, "non_finite_map")
+    target = grounding.prepare_mask(mask, row.image_size, mode, padding=row.padding)
+    if mode == "corrected" and not target.any():
+        return _excluded(entry.entry_id, "t2i", mode, "empty_mask_at_input_size")
+    relevance = grounding.upsample_unit(row.image_grid, row.image_size)
+    return _scored(entry.entry_id, "t2i", mode, grounding.image_iou(relevance, target))
+
+
+def _joined_text(entry) -> tuple[str, tuple[int, int]] | None:
+    """The original's image->text text (every utterance of the narrative joined by spaces) and the phrase's span."""
+    utterances = getattr(entry, "utterances", None)
+    k = getattr(entry, "segment_index", None)
+    if not utterances or k is None or k >= len(utterances) or utterances[k] != entry.utterance:
+        return None
+    start = sum(len(u) + 1 for u in utterances[:k])
+    return " ".join(utterances), (start, start + len(entry.utterance))
+
+
+def _caption_token_count(tokens_row: np.ndarray, eot: int) -> int:
+    hits = np.flatnonzero(tokens_row == eot)
+    return int(hits[0]) - 1 if hits.size else -1
+
+
+def match_text(entry, row: MapRow, tokenizer) -> tuple[str, tuple[int, int] | None, list[int]] | str:
+    """Which text the image->text map explains: the caption, or the utterances joined by spaces (the original's).
+
+    Returns (text, phrase char span, its tokens), or the string ``"truncated"`` when that text had more tokens than
+    the context (the map's tokens are its truncation). Raises InputError when the map's tokens are neither.
+    """
+    context = row.tokens.shape[0]
+    eot = tokenizer.eot_token_id
+    candidates = [(entry.caption, entry.char_span)]
+    joined = _joined_text(entry)
+    if joined is not None:
+        candidates.append(joined)
+    n_tokens = _caption_token_count(row.tokens, eot)
+    if row.tokens[0] != tokenizer.sot_token_id or n_tokens < 0:
+        raise InputError(row.path, f"tokens of {entry.entry_id} (i2t)", "a start token, the caption's tokens, an "
+                         "end token")
+    in_map = row.tokens[1:1 + n_tokens].tolist()
+    for text, span in candidates:
+        tokens = list(tokenizer.encode(text))
+        if tokens == in_map:
+            return text, span, tokens
+        if len(tokens) > context - 2 and n_tokens == context - 2 and tokens[:context - 2] == in_map:
+            return "truncated"
+    raise InputError(row.path, f"tokens of {entry.entry_id} (i2t)",
+                     "the BPE tokens of the entry's caption or of its utterances joined by spaces")
+
+
+def score_i2t(entry, row: MapRow, mode: str, tokenizer) -> dict:
+    """One image->text row: Otsu on the caption tokens' relevance against the phrase's token labels."""
+    eid = entry.entry_id
+    joined = _joined_text(entry)
+    if mode == "faithful" and grounding.faithful_too_long(joined[0] if joined else entry.caption):
+        return _excluded(eid, "i2t", mode, "over_70_words")
+    matched = match_text(entry, row, tokenizer)
+    if matched == "truncated":
+        return _excluded(eid, "i2t", mode, "raised:context_length" if mode == "faithful" else "caption_exceeds_context")
+    text, span, tokens = matched
+    if mode == "corrected" and span is None:
+        return _excluded(eid, "i2t", mode, "char_span_missing")
+    try:
+        label_tokens, labels = grounding.phrase_token_labels(text, entry.utterance, span, tokenizer, mode)
+    except grounding.ExcludedEntry as excluded:
+        return _excluded(eid, "i2t", mode, excluded.reason)
+    assert label_tokens == tokens  # the same text, the same tokenizer
+    scores = row.text[1:1 + len(tokens)]
+    if not np.all(np.isfinite(scores)):
+        return _excluded(eid, "i2t", mode, "non_finite_map")
+    return _scored(eid, "i2t", mode, grounding.token_iou(scores, labels))
+
+
+def score_entries(entries: list, mask_of: Callable, maps: dict[tuple[str, str], MapRow], modes: Iterable[str],
+                  tokenizer=None) -> pd.DataFrame:
+    """The per-entry table for ``entries`` (objects with entry_id, caption, utterance, char_span, and for the
+    original's joined text utterances and segment_index), ``mask_of(entry) -> bool [H, W]`` and the maps rows.
+
+    Directions are those the maps hold (a direction whose maps are all NaN, e.g. a text-only method's images, is not
+    scored). Rows sorted by (direction, mode, entry_id).
+    """
+    tokenizer = tokenizer or grounding.default_tokenizer()
+    modes = list(dict.fromkeys(modes))
+    in_scope = {e.entry_id for e in entries}
+    unknown = sorted({eid for eid, _ in maps if eid not in in_scope})
+    if unknown:
+        raise InputError(maps[(unknown[0], next(d for d in DIRECTIONS if (unknown[0], d) in maps))].path,
+                         "entry_id", f"ids of the data set's entries in scope, got {unknown[0]!r} "
+                         f"({len(unknown)} unknown)")
+    has_map = {"t2i": _has_image_map, "i2t": _has_text_map}
+    directions = [d for d in DIRECTIONS if any(k[1] == d and has_map[d](row) for k, row in maps.items())]
+    records = []
+    for direction in directions:
+        for entry in tqdm(entries, desc=f"score {direction}", mininterval=10):
+            row = maps.get((entry.entry_id, direction))
+            if row is None:
+                records += [_excluded(entry.entry_id, direction, mode, "no_map") for mode in modes]
+                continue
+            mask = mask_of(entry) if direction == "t2i" else None
+            for mode in modes:
+                if direction == "t2i":
+                    records.append(score_t2i(entry, row, mask, mode))
+                else:
+                    records.append(score_i2t(entry, row, mode, tokenizer))
+    frame = pd.DataFrame.from_records(records, columns=ENTRY_COLUMNS)
+    return frame.sort_values(["direction", "mode", "entry_id"], kind="stable").reset_index(drop=True)
+
+
+def summarise(frame: pd.DataFrame, seed: int, n_resamples: int = 1000, level: float = 0.95) -> pd.DataFrame:
+    """One row per (direction, mode): counts, and mean with bootstrap interval of macro and foreground IoU."""
+    rows = []
+    for (direction, mode), block in frame.groupby(["direction", "mode"], sort=True):
+        scored = block[block["excluded_reason"] == ""]
+        row = {"direction": direction, "mode": mode, "n_entries": len(scored), "n_excluded": len(block) - len(scored)}
+        for metric in ("macro", "fg"):
+            mean, lo, hi = bootstrap.ci(scored[f"{metric}_iou"].to_numpy(), seed, n_resamples=n_resamples,
+                                        level=level, keys=("grounding", direction, mode, metric))
+            row.update({f"{metric}_mean": mean, f"{metric}_lo": lo, f"{metric}_hi": hi})
+        rows.append(row)
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def run(args) -> int:
+    from clipxai.data import png
+
+    if args.max_entries < 0:
+        raise InputError("--max-entries", "max-entries", f"N >= 0, got {args.max_entries}")
+    dataset = png.load(args.data, args.split)
+    entries = dataset.entries[:args.max_entries] if args.max_entries else dataset.entries
+    maps = read_maps(args.maps)
+    frame = score_entries(entries, dataset.mask, maps, args.modes)
+    summary = summarise(frame, args.seed, args.bootstrap, args.level)
+    for (direction, mode, reason), count in frame[frame["excluded_reason"] != ""].groupby(
+            ["direction", "mode", "excluded_reason"]).size().items():
+        log.info("%s %s: %d excluded (%s)", direction, mode, count, reason)
+    write_csv(args.out, frame)
+    write_csv(args.summary, summary)
+    log.info("wrote %s (%d rows) and %s", args.out, len(frame), args.summary)
+    return 0
