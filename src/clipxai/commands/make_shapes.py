@@ -1,0 +1,72 @@
+"""``clipxai make-shapes``: write the synthetic shapes world in one of the real data sets' formats."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+from clipxai.data import shapes
+from clipxai.errors import InputError
+
+NAME = "make-shapes"
+HELP = "generate the synthetic shapes world (seeded) in a real data set's on-disk format"
+
+FORMATS = ("coco-png", "voc", "imagenet-seg", "waterbirds", "imagenet")
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", required=True, help="output folder (the data set root)")
+    parser.add_argument("--format", default="coco-png", choices=FORMATS,
+                        help="coco-png: COCO panoptic + Panoptic Narrative Grounding (default); voc: PASCAL VOC "
+                             "2012 segmentation; imagenet-seg: gtsegs_ijcv.mat; waterbirds: metadata.csv + images; "
+                             "imagenet: class-folder classification set")
+    parser.add_argument("--seed", type=int, default=0, help="root seed of every random draw (default 0)")
+    parser.add_argument("--n-train", type=int, default=8000, help="training images (default 8000)")
+    parser.add_argument("--n-val", type=int, default=400, help="evaluation images (default 400)")
+    parser.add_argument("--n-test", type=int, default=None,
+                        help="waterbirds only: test images, split 2 (default: --n-val)")
+    parser.add_argument("--image-size", type=int, default=64, help="image side in pixels (default 64)")
+    parser.add_argument("--held-out", default=",".join(shapes.DEFAULT_HELD_OUT),
+                        help='colour-shape combinations never in training, comma-separated (default "%(default)s"; '
+                             '"" for none)')
+    parser.add_argument("--eval-split", default="val", help="name of the evaluation split (coco-png; default val)")
+    parser.add_argument("--background-segment", action="store_true",
+                        help="coco-png: also annotate the background as a stuff segment (never in captions)")
+
+
+def _config(args: argparse.Namespace) -> shapes.ShapesConfig:
+    try:
+        held_out = shapes.parse_held_out(args.held_out)
+    except ValueError as err:
+        raise InputError("command line", "--held-out", str(err)) from None
+    for flag, value in (("--n-train", args.n_train), ("--n-val", args.n_val)):
+        if value < 0:
+            raise InputError("command line", flag, f"a non-negative number of images, got {value}")
+    try:
+        return shapes.ShapesConfig(seed=args.seed, image_size=args.image_size, held_out=held_out,
+                                   background_segment=args.background_segment)
+    except ValueError as err:
+        field = "--image-size" if "image_size" in str(err) else "--held-out"
+        raise InputError("command line", field, str(err)) from None
+
+
+def run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if args.format == "coco-png":
+        summary = shapes.write_coco_png(args.out, config, n_train=args.n_train, n_val=args.n_val,
+                                        eval_split=args.eval_split)
+    elif args.format == "voc":
+        summary = shapes.write_voc(args.out, config, n_train=args.n_train, n_val=args.n_val)
+    elif args.format == "imagenet-seg":
+        summary = shapes.write_imagenet_seg(args.out, config, n_images=args.n_val)
+    elif args.format == "waterbirds":
+        n_test = args.n_val if args.n_test is None else args.n_test
+        summary = shapes.write_waterbirds(args.out, config, n_train=args.n_train, n_val=args.n_val, n_test=n_test)
+    else:
+        summary = shapes.write_imagenet(args.out, config, n_images=args.n_val)
+    log.info("wrote the shapes world (%s) to %s", args.format, args.out)
+    print(json.dumps(summary, sort_keys=True))
+    return 0
