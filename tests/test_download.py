@@ -218,6 +218,18 @@ def test_persistent_5xx_gives_up_after_retries(server, tmp_path):
     assert not dest.exists()
 
 
+def test_repeated_cuts_without_progress_give_up_but_keep_the_prefix(server, panoptic_zip, tmp_path):
+    # A server that drops every connection after 1,000 bytes and cannot resume: no attempt makes progress.
+    server.routes["/a.zip"] = Route(panoptic_zip, cut_after=1_000, cut_times=100, honour_range=False)
+    dest = tmp_path / "a.zip"
+    with pytest.raises(DownloadError, match="run again to resume"):
+        download(server.url("/a.zip"), dest, sha256=sha256(panoptic_zip), expect="zip", **FAST)
+    assert not dest.exists()
+    # The prefix is kept on purpose: it is correct so far, and a later run (or a better mirror) resumes it.
+    assert dest.with_name("a.zip.part").read_bytes() == panoptic_zip[:1_000]
+    assert len(server.requests_for("/a.zip")) == 1 + FAST["retries"] + 1
+
+
 def test_local_path_and_file_url(panoptic_zip, tmp_path):
     mirror = tmp_path / "mirror" / "val2017.zip"
     mirror.parent.mkdir()
@@ -462,6 +474,24 @@ def test_fetch_weights_hub_tag_from_prefilled_cache(verbs, tiny_open_clip, monke
     assert record["source"] == f"hf_hub:{repo_id}/"
     assert record["files"][0]["sha256"] == sha256(payload)
     assert Path(record["files"][0]["path"]).resolve() == (snapshot / "open_clip_model.safetensors").resolve()
+
+
+def test_fetch_weights_catalogued_checkpoint_from_mirror(server, verbs, tiny_open_clip, tmp_path):
+    _name, _state, payload = tiny_open_clip
+    server.routes["/mirror/clippy_5k.pt"] = Route(payload)
+    cache, lock, stamp = tmp_path / "cache", tmp_path / "lock.yaml", tmp_path / "clippy" / "weights.json"
+    args = ["fetch-weights", "--model", "clippy-B-16", "--pretrained", "clippy_5k", "--cache-dir", str(cache),
+            "--url", server.url("/mirror/clippy_5k.pt"), "--lock", str(lock), "--stamp", str(stamp),
+            "--no-progress"]
+    assert cli.main(args) == 0
+    assert (cache / "clippy_5k.pt").read_bytes() == payload
+    assert recorded_checksum(lock, "clippy_5k")["sha256"] == sha256(payload)
+    assert json.loads(stamp.read_text())["files"][0]["sha256"] == sha256(payload)
+    # The mirror now serves other bytes: a fresh cache refuses them against the recorded checksum.
+    server.routes["/mirror/clippy_5k.pt"] = Route(payload[:-1] + bytes([payload[-1] ^ 1]))
+    args[args.index(str(cache))] = str(tmp_path / "cache2")
+    assert cli.main(args) == 2
+    assert not (tmp_path / "cache2" / "clippy_5k.pt").exists()
 
 
 def test_fetch_weights_unknown_tag_is_one_line(verbs, capsys, tmp_path):

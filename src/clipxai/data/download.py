@@ -400,9 +400,10 @@ def download(url: str, dest: str | Path, *, size: int | None = None, sha256: str
             after = part.stat().st_size if part.exists() else 0
             failures = 0 if after > before else failures + 1  # progress made: this was not a dead end
             if failures > retries:
+                kept = (f"{after} bytes kept in {part.name}, run again to resume" if after
+                        else "nothing received")
                 raise DownloadError(url, "transfer", "a complete transfer",
-                                    f"{err} ({failures} failed attempts in a row; {after} bytes kept in "
-                                    f"{part.name}, run again to resume)") from None
+                                    f"{err} ({failures} failed attempts in a row; {kept})") from None
             wait = min(backoff * 2 ** max(failures - 1, 0), MAX_BACKOFF_S)
             log.warning("%s: %s; retrying in %.1f s", url, err, wait)
             time.sleep(wait)
