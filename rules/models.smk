@@ -10,6 +10,7 @@ rule train_toy_clip:
         summary=f"{model_dir('{model}')}/train_summary.json",
     params:
         root=lambda wc: dataset_root(MODELS[wc.model]["train_on"]),
+        out=lambda wc: model_dir(wc.model),
         settings=lambda wc: shlex.quote(json.dumps(
             {k: v for k, v in MODELS[wc.model].items() if k not in ("kind", "train_on")}, sort_keys=True)),
     log:
@@ -22,4 +23,4 @@ rule train_toy_clip:
         runtime=60,
     shell:
         "{CLIPXAI} train-toy --data {params.root} --settings {params.settings} --seed {config[seed]}"
-        " --threads {threads} --out {model_dir(wildcards.model)} 2> {log}"
+        " --threads {threads} --out {params.out} 2> {log}"

@@ -80,9 +80,9 @@ def _machine() -> dict[str, str]:
             platform.processor() or platform.machine(), "cpu threads": str(torch.get_num_threads()), "gpu": gpu}
 
 
-def _read_csv(path: str | Path) -> pd.DataFrame:
+def _read_csv(path: str | Path, sep: str = ",") -> pd.DataFrame:
     try:
-        return pd.read_csv(path)
+        return pd.read_csv(path, sep=sep)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(path, "(file)", f"a results CSV ({err})") from None
 
@@ -90,7 +90,7 @@ def _read_csv(path: str | Path) -> pd.DataFrame:
 def _benchmarks(paths: list[str]) -> list[dict]:
     rows = []
     for path in sorted(paths):
-        frame = _read_csv(path)
+        frame = _read_csv(path, sep="\t")
         job = str(Path(path).with_suffix("")).removeprefix("benchmarks/")
         rows.append({"job": job, "seconds": float(frame["s"].iloc[0]),
                      "max_rss_mb": float(frame["max_rss"].iloc[0]) if "max_rss" in frame else float("nan")})

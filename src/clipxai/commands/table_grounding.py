@@ -41,8 +41,8 @@ def read_summary(path: Path) -> pd.DataFrame:
     if len(parts) < 6 or parts[-2] != "grounding" or not path.name.endswith("_summary.csv"):
         raise InputError(path, "(path)", "results/<dataset>/<model>/scores/grounding/<method>_summary.csv")
     frame.insert(0, "method", path.name[: -len("_summary.csv")])
-    frame.insert(0, "model", parts[-5])
-    frame.insert(0, "dataset", parts[-6])
+    frame.insert(0, "model", parts[-4])
+    frame.insert(0, "dataset", parts[-5])
     return frame
 
 
