@@ -1,5 +1,7 @@
 """Grounding metrics (PROTOCOLS.md C) against hand-worked cases, and the faithful quirks next to their fixes."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -193,7 +195,7 @@ def test_faithful_span_is_empty_when_the_last_token_occurs_before_the_first():
 ])
 def test_corrected_prefix_counting_is_exact_at_word_boundaries(caption):
     tok = grounding.default_tokenizer()
-    words = [(m.start(), m.end()) for m in __import__("re").finditer(r"\S+", caption)]
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", caption)]
     checked = 0
     for i in range(len(words)):
         for j in range(i, min(i + 4, len(words))):

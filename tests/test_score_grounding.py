@@ -161,3 +161,28 @@ def test_maps_for_another_text_are_rejected(tmp_path):
     with pytest.raises(InputError, match="tokens of 1_0_1"):
         score_grounding.run(args)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_truncated_captions_are_counted_exclusions_in_both_modes():
+    # 20 words of 5 digit tokens each: 100 tokens (the map holds the first 75), but under 70 words
+    from types import SimpleNamespace
+
+    import open_clip
+
+    caption = " ".join(["12345"] * 19 + ["dog"])
+    entry = SimpleNamespace(entry_id="e", caption=caption, utterance="dog", char_span=(len(caption) - 3, len(caption)),
+                            utterances=(caption[:-4], "dog"), segment_index=1)
+    tokens = open_clip.tokenize([caption])[0].numpy()
+    text = np.full(77, np.nan, np.float32)
+    text[1:76] = 1 / 75
+    row = score_grounding.MapRow("m.npz", np.full((2, 2), np.nan), text, tokens, SIZE, "faithful")
+    frame = score_grounding.score_entries([entry], None, {("e", "i2t"): row}, ["faithful", "corrected"])
+    assert frame["excluded_reason"].tolist() == ["caption_exceeds_context", "raised:context_length"]
+
+
+def test_a_row_twice_across_shards_is_rejected(tmp_path):
+    scores, tokens = _text_row(CAPTION, [3, 4])
+    for name in ("0", "1"):
+        _write_maps(tmp_path / f"{name}.npz", [("1_0_1", "i2t", np.zeros((SIZE, SIZE)), scores, tokens)])
+    with pytest.raises(InputError, match="one row per entry and direction"):
+        score_grounding.read_maps([tmp_path / "0.npz", tmp_path / "1.npz"])

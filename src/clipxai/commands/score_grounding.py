@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch CPU threads (per-entry tensors are small: more threads only add overhead)")
     parser.add_argument("--out", required=True, help="per-entry CSV")
     parser.add_argument("--summary", required=True, help="summary CSV")
 
@@ -263,6 +265,9 @@ def summarise(frame: pd.DataFrame, seed: int, n_resamples: int = 1000, level: fl
 def run(args) -> int:
     from clipxai.data import png
 
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
     if args.max_entries < 0:
         raise InputError("--max-entries", "max-entries", f"N >= 0, got {args.max_entries}")
     dataset = png.load(args.data, args.split)
