@@ -1,0 +1,117 @@
+"""Principal components of a head, named by texts (seed 004, "Explaining CLIP's visual encoder heads using text
+embeddings on principal components").
+
+Per head: centre the head outputs over images and the text pool (each by its own mean: the modality gap), SVD of
+the centred outputs, keep the leading components up to the rank where the cumulative sum reaches 99% of the total
+-- of the singular values (faithful: what the original code summed) or of their squares (corrected: that is the
+variance). Each kept component is described by the k texts with the largest and the k with the smallest
+coordinate along it; the head is reconstructed from the top text of every component (least squares onto their
+span inside the kept principal subspace).
+
+A component's sign is arbitrary (SVD); here it is fixed so that its largest-magnitude entry is positive, so tables
+are reproducible. "Top" and "bottom" swap with the sign; both are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from tqdm import tqdm
+
+from clipxai.errors import InputError
+from clipxai.heads.textspan import check_pool
+
+MODES = ("faithful", "corrected")
+
+
+@dataclass
+class HeadComponents:
+    """The principal components of one head and the texts that name them."""
+
+    layer: int
+    head: int
+    rank: int  # components kept
+    strengths: np.ndarray  # [rank] singular values
+    shares: np.ndarray  # [rank] s_i / sum(s) (faithful) or s_i^2 / sum(s^2) (corrected), over all components
+    components: np.ndarray  # [rank, D] unit directions (right singular vectors)
+    top: np.ndarray  # [rank, k] text indices with the largest coordinate along each component
+    bottom: np.ndarray  # [rank, k] ... the smallest
+    top_scores: np.ndarray  # [rank, k] their coordinates (centred text projected onto the component)
+    bottom_scores: np.ndarray  # [rank, k]
+    reconstruction: np.ndarray  # [n_images, D]
+    texts: Sequence[str]
+
+    def rows(self) -> list[dict]:
+        """Table rows: per component, its top k then bottom k texts."""
+        rows = []
+        for component in range(self.rank):
+            for side, indices, scores in (("top", self.top, self.top_scores),
+                                          ("bottom", self.bottom, self.bottom_scores)):
+                for position, (index, score) in enumerate(zip(indices[component], scores[component])):
+                    rows.append({"layer": self.layer, "head": self.head, "rank": component,
+                                 "text": self.texts[index], "variance_explained": float(self.shares[component]),
+                                 "side": side, "position": position, "score": float(score)})
+        return rows
+
+
+def kept_rank(singular_values: np.ndarray, mode: str = "faithful", threshold: float = 0.99) -> int:
+    """Components needed for the cumulative sum to reach ``threshold`` of the total (at least one)."""
+    if mode not in MODES:
+        raise InputError("--mode", "mode", f"one of {', '.join(MODES)}, got {mode!r}")
+    mass = singular_values if mode == "faithful" else singular_values ** 2
+    total = mass.sum()
+    if total <= 0:
+        return 1
+    cumulative = np.cumsum(mass) / total
+    return min(int(np.sum(cumulative < threshold)) + 1, len(singular_values))
+
+
+def principal(outputs: np.ndarray, text_embeddings: np.ndarray, k: int, mode: str = "faithful",
+              threshold: float = 0.99, rank: int | None = None) -> dict:
+    """Principal components of one head's outputs [n, D], named by ``text_embeddings`` [T, D].
+
+    ``rank`` overrides the threshold rule. Returns a dict with the fields of :class:`HeadComponents` but
+    layer/head/texts.
+    """
+    data = np.asarray(outputs, dtype=np.float64)
+    pool = np.asarray(text_embeddings, dtype=np.float64)
+    mean = data.mean(0, keepdims=True)
+    data = data - mean
+    pool = pool - pool.mean(0, keepdims=True)
+    _, s, vh = np.linalg.svd(data, full_matrices=False)
+    biggest = np.abs(vh).argmax(axis=1)
+    vh = vh * np.sign(vh[np.arange(len(vh)), biggest])[:, None]
+    keep = kept_rank(s, mode, threshold) if rank is None else max(1, min(int(rank), len(s)))
+    mass = s if mode == "faithful" else s ** 2
+    shares = mass[:keep] / mass.sum() if mass.sum() > 0 else np.zeros(keep)
+    components = vh[:keep]
+    coordinates = pool @ components.T  # [T, rank]
+    k = min(k, len(pool))
+    order = np.argsort(-coordinates, axis=0, kind="stable")  # descending; ties by text order
+    top = order[:k].T
+    bottom = np.argsort(coordinates, axis=0, kind="stable")[:k].T
+    columns = np.arange(keep)[:, None]
+    # Reconstruct inside the principal subspace: least squares onto the span of each component's top text.
+    chosen = coordinates[top[:, 0]]  # [rank, rank]: the top texts' coordinates
+    onto_texts = chosen.T @ np.linalg.pinv(chosen @ chosen.T) @ chosen
+    reconstruction = data @ components.T @ onto_texts @ components + mean
+    return {"rank": keep, "strengths": s[:keep], "shares": shares, "components": components, "top": top,
+            "bottom": bottom, "top_scores": coordinates.T[columns, top],
+            "bottom_scores": coordinates.T[columns, bottom], "reconstruction": reconstruction}
+
+
+def explain_heads(attn: np.ndarray, text_embeddings: np.ndarray, texts: Sequence[str], last_layers: int, k: int,
+                  mode: str = "faithful", threshold: float = 0.99) -> list[HeadComponents]:
+    """The principal variant for every head of the last ``last_layers`` layers of ``attn`` [n, L, H, D]."""
+    n_layers, n_heads = attn.shape[1], attn.shape[2]
+    if not 1 <= last_layers <= n_layers:
+        raise InputError("--layers", "K", f"between 1 and {n_layers} (the model's layers), got {last_layers}")
+    check_pool(attn[:1, 0, 0], text_embeddings, texts)
+    results = []
+    pairs = [(layer, head) for layer in range(n_layers - last_layers, n_layers) for head in range(n_heads)]
+    for layer, head in tqdm(pairs, desc="principal components", unit="head"):
+        fields = principal(attn[:, layer, head], text_embeddings, k, mode, threshold)
+        results.append(HeadComponents(layer=layer, head=head, texts=texts, **fields))
+    return results
