@@ -141,3 +141,20 @@ def test_make_shapes_verb_reports_bad_flags_as_input_errors(tmp_path):
         make_shapes.run(_parse(["--out", str(tmp_path), "--held-out", "red blob"]))
     with pytest.raises(InputError, match="--image-size"):
         make_shapes.run(_parse(["--out", str(tmp_path), "--image-size", "8"]))
+
+
+@pytest.mark.parametrize("fmt", ["voc", "imagenet-seg", "waterbirds", "imagenet"])
+def test_make_shapes_verb_writes_every_format_its_reader_reads(tmp_path, fmt, capsys):
+    from clipxai.data import imagenet, imagenet_seg, voc, waterbirds
+
+    args = _parse(["--out", str(tmp_path), "--format", fmt, "--n-train", "4", "--n-val", "30", "--n-test", "8"])
+    assert make_shapes.run(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["format"] == fmt
+    if fmt == "voc":
+        assert len(voc.load(tmp_path, "train")) == 4 and len(voc.load(tmp_path, "val")) == 30
+    elif fmt == "imagenet-seg":
+        assert len(imagenet_seg.load(tmp_path)) == 30
+    elif fmt == "waterbirds":
+        assert [len(waterbirds.load(tmp_path, s)) for s in ("train", "val", "test")] == [4, 30, 8]
+    else:
+        assert imagenet.verify(tmp_path, expected_images=30, expected_classes=30, require_wnids=False) == []

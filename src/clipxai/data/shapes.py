@@ -46,6 +46,7 @@ from tqdm import tqdm
 
 from clipxai import seeding
 from clipxai.data import coco_panoptic, png
+from clipxai.data.images import encode_jpeg, write_bytes
 from clipxai.io import write_json
 
 log = logging.getLogger(__name__)
@@ -439,3 +440,119 @@ def world_description(config: ShapesConfig, **counts) -> dict:
     return {"config": {**asdict(config), "held_out": list(config.held_out)}, "colours": list(COLOURS),
             "shapes": list(SHAPES), "classes": list(COMBINATIONS), "held_out": list(config.held_out),
             "backgrounds": list(BACKGROUNDS), "counts": counts}
+
+
+def _split_scene(config: ShapesConfig, purpose: str, split: str, index: int, **pins) -> Scene:
+    """A scene of a train/eval split with the held-out rule: train never draws held-out combinations; the first
+    ``len(held_out)`` eval images each show one of them."""
+    train = split == "train"
+    first = None if train or index >= len(config.held_out) else config.held_out[index]
+    return render_scene(config, purpose, split, index, train=train, first=first, **pins)
+
+
+def write_voc(out: str | Path, config: ShapesConfig, n_train: int, n_val: int, progress: bool = True) -> dict:
+    """The world as PASCAL VOC 2012 segmentation: class = shape (background 0, circle 1, ... cross 5), colour
+    ignored; a 1-pixel void (255) band on every object boundary; ``class_names.txt`` beside ``ImageSets``."""
+    from clipxai.data import voc
+
+    class_names = ("background",) + SHAPES
+
+    def samples(split: str, count: int):
+        for index in _progress(range(count), f"shapes voc {split}", progress):
+            scene = _split_scene(config, "voc", split, index)
+            label = np.zeros(scene.instances.shape, dtype=np.uint8)
+            for k, obj in enumerate(scene.objects):
+                label[scene.instances == k + 1] = SHAPES.index(obj.shape) + 1
+            yield f"shapes_{split}_{index:06d}", scene.image, voc.void_borders(label)
+
+    base = voc.write(out, {"train": samples("train", n_train), "val": samples("val", n_val)}, class_names)
+    write_json(Path(out) / "shapes_world.json", world_description(config, n_train=n_train, n_val=n_val))
+    return {"format": "voc", "root": str(base), "classes": list(class_names),
+            "splits": {"train": n_train, "val": n_val}}
+
+
+def write_imagenet_seg(out: str | Path, config: ShapesConfig, n_images: int, progress: bool = True) -> dict:
+    """The world as ImageNet-segmentation (``gtsegs_ijcv.mat``): one object per image, mask 1 on it; the object's
+    name per image goes to ``gtsegs_ijcv_labels.json`` (the real file has no labels)."""
+    from clipxai.data import imagenet_seg
+
+    names: list[str] = []
+
+    def samples():
+        for index in _progress(range(n_images), "shapes imagenet-seg", progress):
+            scene = render_scene(config, "imagenet-seg", "val", index, train=False, n_objects=1)
+            names.append(scene.objects[0].name)
+            yield scene.image, (scene.instances > 0).astype(np.uint8)
+
+    path = Path(out) / imagenet_seg.FILE_NAME
+    count = imagenet_seg.write(path, samples())
+    write_json(Path(out) / "gtsegs_ijcv_labels.json", {"labels": names, "classes": list(COMBINATIONS)})
+    write_json(Path(out) / "shapes_world.json", world_description(config, n_images=n_images))
+    return {"format": "imagenet-seg", "root": str(out), "file": str(path), "images": count}
+
+
+def waterbirds_groups(n: int, split: int, rng: np.random.Generator, agree: float = 0.95) -> list[tuple[int, int]]:
+    """``(y, place)`` of ``n`` images: in train (0) and val (1) classes are balanced and place = y for exactly
+    ``round(agree * n)`` images; in test (2) the four groups are balanced (sizes differ by at most one)."""
+    if split == 2:
+        groups = [(g // 2, g % 2) for g in range(4)]
+        return [groups[i % 4] for i in rng.permutation(n)]
+    ys = [i % 2 for i in rng.permutation(n)]
+    n_minority = n - int(round(agree * n))
+    minority = set(rng.permutation(n)[:n_minority].tolist())
+    return [(y, 1 - y if i in minority else y) for i, y in enumerate(ys)]
+
+
+def write_waterbirds(out: str | Path, config: ShapesConfig, n_train: int, n_val: int, n_test: int,
+                     progress: bool = True) -> dict:
+    """The world as Waterbirds: one bird-shape per image (y = 0 a cross "landbird", y = 1 a circle "waterbird")
+    on sand (place 0, "land") or water (place 1). Train and val: y and place agree for 95% of images; test
+    (split 2): the four (y, place) groups are balanced, so a classifier that reads the background instead of the
+    shape fails on the two minority groups (cross on water, circle on sand).
+
+    (In the real Waterbirds the val split is group-balanced like test; here val follows the training correlation,
+    so that means for ablations computed on val carry the same bias as training.)
+    """
+    from clipxai.data import waterbirds
+
+    out = Path(out)
+    folders = [f"{y + 1:03d}.{shape}" for y, shape in enumerate(BIRD_SHAPES)]
+    records = []
+    img_id = 0
+    for split_name_, split, count in (("train", 0, n_train), ("val", 1, n_val), ("test", 2, n_test)):
+        groups = waterbirds_groups(count, split, seeding.rng(config.seed, "shapes", "waterbirds-groups", split))
+        for index in _progress(range(count), f"shapes waterbirds {split_name_}", progress):
+            y, place = groups[index]
+            scene = render_scene(config, "waterbirds", split_name_, index, train=False,
+                                 allowed=tuple(f"{c} {BIRD_SHAPES[y]}" for c in BIRD_COLOURS), n_objects=1,
+                                 background_kind=PLACES[place], sizes=("medium", "large"))
+            img_id += 1
+            file_name = f"{folders[y]}/{BIRD_SHAPES[y]}_{img_id:07d}.jpg"
+            write_bytes(out / file_name, encode_jpeg(scene.image))
+            records.append({"img_id": img_id, "img_filename": file_name, "y": y, "split": split, "place": place,
+                            "place_filename": f"/{PLACES[place][0]}/{PLACES[place]}/{img_id:08d}.jpg"})
+    waterbirds.write_metadata(out, records)
+    write_json(out / "shapes_world.json", {**world_description(config, n_train=n_train, n_val=n_val, n_test=n_test),
+                                           "y_names": list(BIRD_SHAPES), "place_names": list(PLACES)})
+    return {"format": "waterbirds", "root": str(out), "splits": {"train": n_train, "val": n_val, "test": n_test},
+            "y_names": list(BIRD_SHAPES), "place_names": list(PLACES)}
+
+
+def write_imagenet(out: str | Path, config: ShapesConfig, n_images: int, progress: bool = True) -> dict:
+    """The world as an ImageNet-style classification set in the class-folder layout: 30 classes ("red circle",
+    held-out ones included), one object per image, image ``j`` of class ``j mod 30``; folders ``red_circle``;
+    ``classnames.txt`` lists the names in class-index (sorted folder) order."""
+    from clipxai.data import imagenet
+
+    folder_of = {name: name.replace(" ", "_") for name in COMBINATIONS}
+
+    def samples():
+        for index in _progress(range(n_images), "shapes imagenet", progress):
+            name = COMBINATIONS[index % len(COMBINATIONS)]
+            scene = render_scene(config, "imagenet", "val", index, train=False, combinations=[name])
+            yield folder_of[name], f"shapes_val_{index + 1:08d}.JPEG", scene.image
+
+    used = {COMBINATIONS[index % len(COMBINATIONS)] for index in range(n_images)}
+    imagenet.write_class_folders(out, samples(), {folder_of[name]: name for name in used})
+    write_json(Path(out) / "shapes_world.json", world_description(config, n_images=n_images))
+    return {"format": "imagenet", "root": str(out), "images": n_images, "classes": len(COMBINATIONS)}
