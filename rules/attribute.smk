@@ -3,7 +3,7 @@
 
 rule ground:
     input:
-        data=lambda wc: png_json(wc.dataset, DATASETS[wc.dataset].get("split", "val")),
+        data=lambda wc: dataset_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
     output:
         maps_npz("{dataset}", "{model}", "{method}", "{shard}"),

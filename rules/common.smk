@@ -1,6 +1,7 @@
 # Configuration, validation and the one place every path of the workflow is declared.
 
 import json
+import re
 import shlex
 import sys
 
@@ -39,6 +40,27 @@ def dataset_root(dataset):
 
 def png_json(dataset, split):
     return f"{dataset_root(dataset)}/annotations/png_coco_{split}2017.json"
+
+
+def names_of_kind(kind):
+    """A wildcard regex matching exactly the configured data sets of ``kind`` (nothing if there are none)."""
+    names = [re.escape(d) for d, spec in DATASETS.items() if spec["kind"] == kind]
+    return "|".join(names) if names else "(?!)"
+
+
+def models_of_kind(kind):
+    names = [re.escape(m) for m, spec in MODELS.items() if spec["kind"] == kind]
+    return "|".join(names) if names else "(?!)"
+
+
+def dataset_inputs(dataset, split=None):
+    """Every file a job reading ``dataset`` depends on (annotations, and stamps of extracted image folders)."""
+    split = split or DATASETS[dataset].get("split", "val")
+    files = [png_json(dataset, split)]
+    if DATASETS[dataset]["kind"] == "png":
+        files += [f"{dataset_root(dataset)}/.coco_val2017_images.json",
+                  f"{dataset_root(dataset)}/.coco_panoptic_annotations.json"]
+    return files
 
 
 def model_dir(model):

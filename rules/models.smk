@@ -2,6 +2,8 @@
 
 
 rule train_toy_clip:
+    wildcard_constraints:
+        model=models_of_kind("toy"),
     input:
         train=lambda wc: png_json(MODELS[wc.model]["train_on"], "train"),
     output:
@@ -24,3 +26,21 @@ rule train_toy_clip:
     shell:
         "{CLIPXAI} train-toy --data {params.root} --settings {params.settings} --seed {config[seed]}"
         " --threads {threads} --out {params.out} 2> {log}"
+
+
+rule fetch_weights:
+    wildcard_constraints:
+        model=models_of_kind("open_clip"),
+    output:
+        f"{model_dir('{model}')}/weights.json",
+    params:
+        name=lambda wc: shlex.quote(MODELS[wc.model]["name"]),
+        pretrained=lambda wc: shlex.quote(MODELS[wc.model].get("pretrained", "")),
+        url=lambda wc: source_url(MODELS[wc.model]["pretrained"]) if MODELS[wc.model].get("pretrained") else "",
+    log:
+        log_path("fetch_weights", "{model}"),
+    benchmark:
+        bench_path("fetch_weights", "{model}")
+    shell:
+        "{CLIPXAI} fetch-weights --model {params.name} --pretrained {params.pretrained} {params.url}"
+        " --lock {CHECKSUM_LOCK} --stamp {output} 2> {log}"

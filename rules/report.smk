@@ -22,7 +22,7 @@ def figure_methods():
 
 rule figure_grounding:
     input:
-        data=lambda wc: png_json(wc.dataset, DATASETS[wc.dataset].get("split", "val")),
+        data=lambda wc: dataset_inputs(wc.dataset),
         maps=lambda wc: [maps_npz(wc.dataset, wc.model, m, 0) for m in figure_methods()],
     output:
         png="results/figures/grounding_examples_{dataset}_{model}.png",

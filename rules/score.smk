@@ -3,7 +3,7 @@
 
 rule score_grounding:
     input:
-        data=lambda wc: png_json(wc.dataset, DATASETS[wc.dataset].get("split", "val")),
+        data=lambda wc: dataset_inputs(wc.dataset),
         maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
     output:
         entries=grounding_scores("{dataset}", "{model}", "{method}"),
@@ -12,6 +12,7 @@ rule score_grounding:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
         modes=" ".join(GROUNDING["modes"]),
+        max_entries=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
     log:
         log_path("score_grounding", "{dataset}", "{model}", "{method}"),
     benchmark:
@@ -21,13 +22,13 @@ rule score_grounding:
         runtime=30,
     shell:
         "{CLIPXAI} score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
-        " --modes {params.modes} --seed {config[seed]} --bootstrap {config[grounding][bootstrap]}"
+        " --modes {params.modes} --max-entries {params.max_entries} --seed {config[seed]} --bootstrap {config[grounding][bootstrap]}"
         " --out {output.entries} --summary {output.summary} 2> {log}"
 
 
 rule zeroshot_shapes:
     input:
-        data=lambda wc: png_json(wc.dataset, "val"),
+        data=lambda wc: dataset_inputs(wc.dataset, "val"),
         model=lambda wc: model_files(wc.model),
     output:
         zeroshot_csv("{dataset}", "{model}"),

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 
 import jinja2
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -41,6 +42,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--inputs", nargs="*", default=[], help="input data files to checksum for provenance")
     parser.add_argument("--template-dir", default=str(TEMPLATES))
     parser.add_argument("--out", required=True, help="results/report/index.html")
+
+
+def _format_number(value, digits: int = 4) -> str:
+    """Counts as integers, measurements with fixed decimals, missing values as a dash."""
+    if value is None or value != value:
+        return "-"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(int(value))
+    return f"{float(value):.{digits}f}"
 
 
 def _versions() -> dict[str, str]:
@@ -138,7 +148,7 @@ def run(args) -> int:
                         "inputs": meta.get("inputs", [])})
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(args.template_dir),
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
-    env.filters["num"] = lambda v, d=4: "-" if v is None or v != v else f"{float(v):.{d}f}"
+    env.filters["num"] = _format_number
     html = env.get_template("index.html.j2").render(
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         reported=reported,
