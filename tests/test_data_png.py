@@ -234,3 +234,13 @@ def test_coco_folder_layout_preferred_and_missing_files_reported(tmp_path):
     (tmp_path / "annotations/png_coco_val2017.json").unlink()
     with pytest.raises(InputError, match="png_coco_val2017.json"):
         png.load(tmp_path)
+
+
+def test_still_zipped_panoptic_pngs_are_pointed_out(tmp_path):
+    _write_real_format(tmp_path, png_folder="panoptic_val2017")
+    shutil.make_archive(str(tmp_path / "annotations/panoptic_val2017"), "zip", tmp_path / "annotations",
+                        "panoptic_val2017")
+    shutil.rmtree(tmp_path / "annotations/panoptic_val2017")
+    data = png.load(tmp_path)
+    with pytest.raises(InputError, match="panoptic_val2017.zip is still packed"):
+        data.mask(data[0])

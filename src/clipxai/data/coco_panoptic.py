@@ -90,6 +90,11 @@ class PanopticSplit:
     def read_segment_ids(self, image_id: int) -> np.ndarray:
         """The image's segment-id map, checked against the image's size in the JSON and on disk."""
         png_path = self.segmentation_path(image_id)
+        packed = png_path.parent.with_suffix(".zip")
+        if not png_path.exists() and packed.exists():
+            # COCO ships the PNGs as a zip inside the annotations zip
+            raise InputError(png_path, f"image {image_id}: panoptic PNG",
+                             f"an extracted file ({packed.name} is still packed: unzip it in {packed.parent})")
         ids = read_segment_ids(png_path)
         info = self.images[image_id]
         height, width = ids.shape
