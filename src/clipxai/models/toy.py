@@ -157,7 +157,7 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
     model.eval()
     seconds = time.perf_counter() - started
     save(model, config, out_dir)
-    return {"steps": settings.steps, "batch_size": settings.batch_size, "final_loss": float(np.mean(losses[-20:])),
+    return {"steps": settings.steps, "batch_size": settings.batch_size, "final_loss": float(np.mean(losses[-20:])) if losses else None,
             "n_train_pairs": len(narratives), "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(seconds, 1)}
 
