@@ -41,7 +41,7 @@ def _config(args: argparse.Namespace) -> shapes.ShapesConfig:
     try:
         held_out = shapes.parse_held_out(args.held_out)
     except ValueError as err:
-        raise InputError("command line", "--held-out", str(err)) from None
+        raise InputError("command line", "--held-out", f"valid combinations: {err}") from None
     for flag, value in (("--n-train", args.n_train), ("--n-val", args.n_val)):
         if value < 0:
             raise InputError("command line", flag, f"a non-negative number of images, got {value}")
@@ -50,7 +50,7 @@ def _config(args: argparse.Namespace) -> shapes.ShapesConfig:
                                    background_segment=args.background_segment)
     except ValueError as err:
         field = "--image-size" if "image_size" in str(err) else "--held-out"
-        raise InputError("command line", field, str(err)) from None
+        raise InputError("command line", field, f"valid settings: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:

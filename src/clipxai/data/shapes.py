@@ -510,8 +510,9 @@ def write_waterbirds(out: str | Path, config: ShapesConfig, n_train: int, n_val:
     (split 2): the four (y, place) groups are balanced, so a classifier that reads the background instead of the
     shape fails on the two minority groups (cross on water, circle on sand).
 
-    (In the real Waterbirds the val split is group-balanced like test; here val follows the training correlation,
-    so that means for ablations computed on val carry the same bias as training.)
+    (In the real Waterbirds the val split is group-balanced like test and landbirds outnumber waterbirds about 3 to
+    1 in train; here classes are balanced and val follows the training correlation, so means for ablations
+    computed on val carry the same bias as training.)
     """
     from clipxai.data import waterbirds
 
