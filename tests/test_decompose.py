@@ -238,3 +238,35 @@ def test_decompose_command_writes_npz(tmp_path):
     args = parser.parse_args(["--model", str(tmp_path / "tiny.json"), "--image", str(bad), "--out", str(out)])
     with pytest.raises(InputError, match="bad.png"):
         command.run(args)
+
+
+def test_segmentation_maps_from_all_layers_patch_terms():
+    from clipxai.models.decompose import class_maps, patch_terms
+
+    model = tiny_clip()
+    images = images_for(model, 2)
+    parts = decompose(model, images, spatial_layers=range(2))
+    patches = patch_terms(parts.spatial)
+    assert patches.shape == (2, 16, 48)
+    # Patches + the CLS token's own terms + MLP terms make up the whole embedding.
+    cls_terms = parts.spatial[:, :, 0].sum(1)
+    assert torch.allclose(patches.sum(1) + cls_terms + parts.mlp.sum(1), parts.embedding, atol=1e-5)
+    per_head = decompose(model, images, spatial_layers=range(2), spatial_per_head=True)
+    assert torch.allclose(patch_terms(per_head.spatial), patches, atol=1e-6)
+
+    classifier = torch.randn(48, 5, generator=torch.Generator().manual_seed(3))
+    maps, predicted = class_maps(patches, classifier, parts.embedding, (4, 4))
+    assert maps.shape == (2, 4, 4)
+    assert predicted.tolist() == (parts.embedding @ classifier).argmax(1).tolist()
+    scores = patches @ classifier
+    for b in range(2):
+        expected = scores[b, :, predicted[b]] - scores[b].mean(1)
+        assert torch.allclose(maps[b].flatten(), expected, atol=1e-6)
+    # A patch written along the predicted class's direction is where the map peaks (row-major grid order).
+    synthetic = torch.zeros(1, 16, 48)
+    synthetic[0, 6] = classifier[:, 2] * 3
+    synthetic[0, 9] = classifier[:, 4] * 3
+    maps, predicted = class_maps(synthetic, classifier, classifier[:, 2][None], (4, 4))
+    assert predicted.item() == 2 and maps[0].argmax().item() == 6 and maps[0, 1, 2] == maps.max()
+    with pytest.raises(InputError, match="grid"):
+        class_maps(patches, classifier, parts.embedding, (3, 3))

@@ -254,3 +254,24 @@ def test_explain_heads_command_rejects_bad_input(tmp_path):
         _run_explain(tmp_path, "--decomposition", str(tmp_path / "missing"), *common[2:], "--out",
                      str(tmp_path / "x.csv"))
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_nearest_neighbours_in_a_heads_subspace():
+    draw = rng(15, "nns")
+    basis = np.linalg.qr(draw.normal(size=(12, 12)))[0].T  # orthonormal rows
+    clusters = np.repeat(np.arange(4), 10)
+    centres = draw.normal(size=(4, 2)) * 5
+    signal = centres[clusters] + draw.normal(size=(40, 2)) * 0.1
+    nuisance = draw.normal(size=(40, 1)) * 50  # large variance outside the head's subspace
+    outputs = signal @ basis[:2] + nuisance @ basis[2:3] + 1.0
+    indices, similarity = principal.nearest_neighbours(outputs, [0, 15], k=5, components=basis[:2])
+    assert indices.shape == (2, 5)
+    assert 0 not in indices[0] and 15 not in indices[1]  # a query is not its own neighbour
+    assert np.all(clusters[indices[0]] == 0) and np.all(clusters[indices[1]] == 1)
+    assert np.all(np.diff(similarity, axis=1) <= 0)
+    # In the whole space the nuisance direction dominates and the clusters are lost.
+    whole, _ = principal.nearest_neighbours(outputs, [0], k=5)
+    assert not np.all(clusters[whole[0]] == 0)
+    # Vectors as queries: the image's own row is then its nearest neighbour.
+    own, sims = principal.nearest_neighbours(outputs, outputs[[3]], k=1, components=basis[:2])
+    assert own[0, 0] == 3 and sims[0, 0] == pytest.approx(1.0)

@@ -115,3 +115,29 @@ def explain_heads(attn: np.ndarray, text_embeddings: np.ndarray, texts: Sequence
         fields = principal(attn[:, layer, head], text_embeddings, k, mode, threshold)
         results.append(HeadComponents(layer=layer, head=head, texts=texts, **fields))
     return results
+
+
+def nearest_neighbours(head_outputs: np.ndarray, queries: np.ndarray | Sequence[int], k: int,
+                       components: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Images whose contribution from one head is most similar to the queries', in that head's subspace.
+
+    ``head_outputs`` [n, D] one head's terms over a set of images (centred by their mean here); ``queries`` row
+    indices into them (a query is then never its own neighbour) or vectors [q, D]; ``components`` [r, D]
+    orthonormal directions to compare in (e.g. the head's principal components or TextSpan directions), default
+    the whole space. Cosine similarity; returns (indices [q, k], similarities [q, k]), most similar first.
+    """
+    data = np.asarray(head_outputs, dtype=np.float64)
+    mean = data.mean(0, keepdims=True)
+    by_index = np.asarray(queries).ndim == 1
+    query = data[np.asarray(queries)] if by_index else np.asarray(queries, dtype=np.float64)
+    data, query = data - mean, query - mean
+    if components is not None:
+        data, query = data @ components.T, query @ components.T
+    data = data / np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12)
+    query = query / np.maximum(np.linalg.norm(query, axis=1, keepdims=True), 1e-12)
+    similarity = query @ data.T  # [q, n]
+    if by_index:
+        similarity[np.arange(len(query)), np.asarray(queries)] = -np.inf
+    k = min(k, similarity.shape[1] - (1 if by_index else 0))
+    order = np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+    return order, np.take_along_axis(similarity, order, axis=1)

@@ -323,3 +323,35 @@ def tower_shape(model: torch.nn.Module) -> dict[str, int]:
     gh, gw = visual.grid_size
     return {"layers": len(visual.transformer.resblocks), "heads": visual.transformer.resblocks[0].attn.num_heads,
             "tokens": gh * gw + 1, "dim": visual.output_dim if visual.proj is not None else visual.transformer.width}
+
+
+def patch_terms(spatial: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """Per-patch contributions [B, P, D]: ``spatial`` [B, S, N, D] (or per head [B, S, H, N, D]) summed over its
+    layers (and heads), without the CLS source token. With every layer stored this is the TextSpan spatial map."""
+    spatial = torch.as_tensor(spatial)
+    if spatial.dim() == 5:
+        spatial = spatial.sum(2)
+    if spatial.dim() != 4:
+        raise InputError("decomposition", "spatial", f"[B, layers, tokens, D] or [B, layers, heads, tokens, D], "
+                         f"got {tuple(spatial.shape)}")
+    return spatial[:, :, 1:].sum(1)
+
+
+def class_maps(patches: torch.Tensor, classifier: torch.Tensor, embedding: torch.Tensor,
+               grid: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet-segmentation maps of the TextSpan protocol at patch-grid resolution (unnormalised).
+
+    ``patches`` [B, P, D] (``patch_terms``), ``classifier`` [D, C] zero-shot weights, ``embedding`` [B, D] the image
+    embeddings. Per image: the patches' scores for its predicted class (argmax of embedding @ classifier) minus
+    their mean score over all classes. Returns (maps [B, gh, gw], predicted classes [B]). Upsampling, clamping
+    and min-max normalisation belong to the metric.
+    """
+    gh, gw = grid
+    if patches.shape[1] != gh * gw:
+        raise InputError("decomposition", "spatial", f"{gh * gw} patches for a {gh}x{gw} grid, got {patches.shape[1]}")
+    classifier = torch.as_tensor(classifier, dtype=torch.float32, device=patches.device)
+    scores = patches.float() @ classifier  # [B, P, C]
+    predicted = (embedding.float().to(patches.device) @ classifier).argmax(-1)
+    chosen = scores.gather(2, predicted.view(-1, 1, 1).expand(-1, scores.shape[1], 1))[..., 0]
+    maps = chosen - scores.mean(-1)
+    return maps.view(-1, gh, gw), predicted
