@@ -151,7 +151,7 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
         optimizer.step()
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         if step % 50 == 0 or step == settings.steps - 1:
             log.info("step %d/%d loss %.4f lr %.2e", step + 1, settings.steps, losses[-1], _lr_at(step, settings))
     model.eval()
