@@ -55,6 +55,7 @@ def parse_method(text: str) -> tuple[str, dict]:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU this job was given (SLURM/CUDA set CUDA_VISIBLE_DEVICES), else the CPU."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -94,11 +95,7 @@ def run(args) -> int:
     if method_name == "random" and "seed" not in params:
         # keyed by shard, so shards draw different maps and a rerun of one shard draws the same ones
         params["seed"] = derive_seed(args.seed, "random", args.data, args.split, args.shard)
-    try:
-        method = attribution.get(method_name, **params)
-    except KeyError:
-        raise InputError("--method", "method",
-                         f"one of {', '.join(attribution.available())}, got {method_name!r}") from None
+    method = attribution.get(method_name, **params)
     lm = load_model(args.model, args.pretrained, args.checkpoint, resolve_device(args.device))
     dataset = png.load(args.data, args.split)
     entries = shard_entries(dataset.entries, args.shard, args.shards, args.max_entries)
@@ -137,4 +134,6 @@ def run(args) -> int:
              image_size=np.int64(lm.image_size), method=np.array(method_name),
              params=np.array(json.dumps(params, sort_keys=True)))
     log.info("wrote %s (%d rows)", args.out, len(rows_id))
+    if lm.device.type == "cuda":
+        log.info("peak GPU memory: %.1f MiB", torch.cuda.max_memory_allocated(lm.device) / 2**20)
     return 0
