@@ -21,7 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clipxai.errors import InputError
-from clipxai.heads.textspan import check_pool
+from clipxai.heads.textspan import check_pool, right_singular
 
 MODES = ("faithful", "corrected")
 
@@ -80,7 +80,7 @@ def principal(outputs: np.ndarray, text_embeddings: np.ndarray, k: int, mode: st
     mean = data.mean(0, keepdims=True)
     data = data - mean
     pool = pool - pool.mean(0, keepdims=True)
-    _, s, vh = np.linalg.svd(data, full_matrices=False)
+    s, vh = right_singular(data)
     biggest = np.abs(vh).argmax(axis=1)
     vh = vh * np.sign(vh[np.arange(len(vh)), biggest])[:, None]
     keep = kept_rank(s, mode, threshold) if rank is None else max(1, min(int(rank), len(s)))
