@@ -1,0 +1,190 @@
+"""``clipxai zeroshot``: zero-shot classification of an ImageNet-format validation set, any model.
+
+Classifier: per class the mean over templates of the normalised text embeddings of its prompts, renormalised
+(:func:`clipxai.models.zeroshot.classifier`); image embeddings normalised; top-1 / top-5 of their dot products.
+Real ImageNet: open_clip's 1,000 class names and OpenAI's 80 templates (``--classnames imagenet --templates openai``,
+the defaults; CLIPpy's evaluation used the same). The embedded shapes set: its ``classnames.txt`` ("red circle") with
+the prompt "a {}" (``--classnames dataset --template "a {}"``).
+
+``--verify`` checks the folder first (:func:`clipxai.data.imagenet.verify`: every expected image and class present)
+and refuses to score an incomplete copy: the user's ImageNet is never downloaded, only checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from clipxai.errors import InputError
+from clipxai.io import save_npz, write_csv
+
+NAME = "zeroshot"
+HELP = "zero-shot top-1/top-5 accuracy of a model on an ImageNet-format validation folder"
+
+log = logging.getLogger(__name__)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The model, device and labelling arguments shared by ``zeroshot`` and ``segment-voc``."""
+    parser.add_argument("--model", required=True, help="open_clip name (e.g. ViT-B-16, clippy-B-16), model-config "
+                        "JSON or model folder")
+    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or catalogued checkpoint "
+                        "(clippy_5k)")
+    parser.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)")
+    parser.add_argument("--weights-stamp", default=None, help="the fetch-weights stamp (weights.json): where a "
+                        "catalogued checkpoint such as clippy_5k was put")
+    parser.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu or cuda")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--workers", type=int, default=0, help="image-loading worker processes (default 0)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--dataset-label", default=None, help="data set name written into the tables")
+    parser.add_argument("--model-label", default=None, help="model name written into the tables")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: the GPU this job was given, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device", "device", "cpu or auto: this machine has no CUDA device")
+    return torch.device(name)
+
+
+def load_for_args(args: argparse.Namespace):
+    """The model of the shared arguments (CLIPpy-style configs included), on the resolved device."""
+    from clipxai.models import clippy
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return clippy.load_any(args.model, args.pretrained, args.checkpoint, resolve_device(args.device),
+                           weights_stamp=args.weights_stamp)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="validation folder: class folders, or flat "
+                        "ILSVRC2012_val_*.JPEG with the devkit")
+    parser.add_argument("--devkit", default=None, help="ILSVRC2012_devkit_t12 folder (default: looked for beside "
+                        "--data)")
+    parser.add_argument("--classnames", choices=("imagenet", "dataset"), default="imagenet",
+                        help="imagenet: open_clip's 1,000 ImageNet names (default); dataset: the folder's "
+                        "classnames.txt / devkit words")
+    parser.add_argument("--templates", choices=("openai", "given"), default="openai",
+                        help="openai: the 80 OpenAI ImageNet templates (default); given: the --template list")
+    parser.add_argument("--template", action="append", default=[], help='a prompt template with {} for the class '
+                        'name (repeatable; with --templates given), e.g. "a {}"')
+    parser.add_argument("--verify", action="store_true", help="check the folder is complete before scoring")
+    parser.add_argument("--expect-images", type=int, default=50_000, help="with --verify (default 50000)")
+    parser.add_argument("--expect-classes", type=int, default=1000, help="with --verify (default 1000)")
+    parser.add_argument("--no-require-wnids", action="store_true",
+                        help="with --verify: class folders need not be named by WordNet ids (synthetic sets)")
+    parser.add_argument("--max-images", type=int, default=0, help="score only the first N images (0 = all)")
+    add_model_arguments(parser)
+    parser.add_argument("--out", required=True, help="summary CSV (one row)")
+    parser.add_argument("--predictions", default=None, help="per-image .npz: image_path, label, top5, class_names")
+
+
+class _Images(torch.utils.data.Dataset):
+    def __init__(self, samples: list[tuple[Path, int]], preprocess):
+        self.samples, self.preprocess = samples, preprocess
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        from clipxai.data.images import read_image
+
+        path, label = self.samples[index]
+        return self.preprocess(read_image(path, what="image").convert("RGB")), label
+
+
+def class_names_for(dataset, choice: str) -> list[str]:
+    """The class names in the data set's class-index order."""
+    if choice == "imagenet":
+        from clipxai.models.zeroshot import imagenet_classnames
+
+        names = imagenet_classnames()
+        if len(dataset.wnids) != len(names):
+            raise InputError(dataset.root, "classes", f"the {len(names)} ImageNet classes for --classnames imagenet,"
+                             f" found {len(dataset.wnids)} (use --classnames dataset for other sets)")
+        return names
+    if len(dataset.class_names) != len(dataset.wnids):
+        raise InputError(dataset.root, "classnames.txt", "one readable name per class (or the devkit's meta.mat) "
+                         "for --classnames dataset")
+    return list(dataset.class_names)
+
+
+def templates_for(args: argparse.Namespace) -> list:
+    from clipxai.models.zeroshot import openai_templates
+
+    if args.templates == "openai":
+        if args.template:
+            raise InputError("--template", "template", "no --template with --templates openai")
+        return openai_templates()
+    if not args.template:
+        raise InputError("--template", "template", "at least one template with --templates given")
+    for template in args.template:
+        if "{}" not in template:
+            raise InputError("--template", "template", f"a template with {{}} for the class name, got {template!r}")
+    return list(args.template)
+
+
+@torch.no_grad()
+def image_logits(model, samples: list[tuple[Path, int]], weights: torch.Tensor, batch_size: int, workers: int,
+                 progress: bool) -> torch.Tensor:
+    """Cosine similarities [N, C] of each image embedding with each class (float32, CPU)."""
+    from tqdm import tqdm
+
+    loader = torch.utils.data.DataLoader(_Images(samples, model.preprocess), batch_size=batch_size,
+                                         num_workers=workers, shuffle=False)
+    chunks = []
+    for images, _ in tqdm(loader, desc="zero-shot", unit="batch", disable=not progress):
+        features = F.normalize(model.model.encode_image(images.to(model.device)).float(), dim=-1)
+        chunks.append((features @ weights.float()).cpu())
+    return torch.cat(chunks)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clipxai.data import imagenet
+    from clipxai.metrics.classification import topk_correct
+    from clipxai.models.zeroshot import classifier
+
+    if args.verify:
+        problems = imagenet.verify(args.data, args.devkit, expected_images=args.expect_images,
+                                   expected_classes=args.expect_classes, require_wnids=not args.no_require_wnids)
+        if problems:
+            for problem in problems:
+                log.error("%s", problem)
+            raise InputError(args.data, "contents", f"a complete validation set ({len(problems)} problems, first: "
+                             f"{problems[0]})")
+    dataset = imagenet.load(args.data, args.devkit)
+    names = class_names_for(dataset, args.classnames)
+    templates = templates_for(args)
+    samples = dataset.samples[:args.max_images] if args.max_images else dataset.samples
+    if not samples:
+        raise InputError(args.data, "images", "at least one image")
+    model = load_for_args(args)
+    weights = classifier(model.model, model.tokenizer, names, templates)
+    logits = image_logits(model, samples, weights, args.batch_size, args.workers, not args.no_progress)
+    labels = np.array([label for _, label in samples], dtype=np.int64)
+    scores = logits.numpy()
+    top1, top5 = topk_correct(scores, labels, 1), topk_correct(scores, labels, 5)
+    row = {"dataset": args.dataset_label or Path(args.data).name, "model": args.model_label or args.model,
+           "n_images": len(samples), "n_classes": len(names), "n_templates": len(templates),
+           "templates": args.templates if args.templates == "openai" else " | ".join(templates),
+           "top1": float(top1.mean()), "top5": float(top5.mean()), "chance_top1": 1.0 / len(names),
+           "complete": bool(not args.max_images or args.max_images >= len(dataset.samples))}
+    write_csv(args.out, pd.DataFrame([row]))
+    if args.predictions:
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :5]
+        save_npz(args.predictions, image_path=np.array([str(p) for p, _ in samples]), label=labels,
+                 top5=order.astype(np.int32), class_names=np.array(names))
+    log.info("zero-shot %s on %s: top-1 %.4f, top-5 %.4f (%d images, %d classes)", row["model"], row["dataset"],
+             row["top1"], row["top5"], row["n_images"], row["n_classes"])
+    return 0
