@@ -22,7 +22,8 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict]:
     runners = {}
     for module_name in COMMAND_MODULES:
         module = importlib.import_module(f"clipxai.commands.{module_name}")
-        verb = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        # argparse %-formats help strings: a literal "95% CI" in a verb's HELP must not break --help
+        verb = sub.add_parser(module.NAME, help=module.HELP.replace("%", "%%"), description=module.HELP)
         module.add_arguments(verb)
         runners[module.NAME] = module.run
     return parser, runners
