@@ -22,7 +22,7 @@ rule ground:
     resources:
         mem_mb=4000,
         runtime=60,
-        gpu=lambda wc: 0 if MODELS[wc.model]["kind"] == "toy" else 1,
+        gpu=gpu_request,
     shell:
         "{CLIPXAI} ground --data {params.root} --split {params.split} {params.model} --method {params.method}"
         " --shard {wildcards.shard} --shards {params.shards} --max-entries {params.max_entries}"

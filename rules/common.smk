@@ -131,3 +131,16 @@ def all_summaries():
 def all_zeroshot():
     return [zeroshot_csv(d, m) for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"
             for m in GROUNDING["models"]]
+
+
+# ---- cluster resources ----
+# What a job needs from a cluster, declared in the rules as generic resources only (threads, mem_mb, runtime,
+# gpu); profiles/slurm maps them onto a site's partitions, account and QOS. A rule is a GPU rule by asking for
+# `gpu=gpu_request` in its `resources:` (one line per rule): today `ground`; `decompose` and `embed` when they come.
+def gpu_request(wildcards):
+    """GPUs a job of a GPU rule asks for: one, unless the configuration pins the workflow to the CPU.
+
+    With `device: auto` (the default) or `cuda`, each job is given one GPU and the SLURM profile sends it to a
+    GPU partition; with `device: cpu` it asks for none and runs in a CPU partition (nothing would use the GPU).
+    """
+    return 0 if config["device"] == "cpu" else 1
