@@ -20,5 +20,5 @@ include: "rules/report.smk"
 
 rule all:
     input:
-        report_html(),
+        report_dir(),
     default_target: True
