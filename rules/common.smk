@@ -101,8 +101,51 @@ def zeroshot_csv(dataset, model):
     return f"results/{dataset}/{model}/zeroshot.csv"
 
 
+def report_dir():
+    """The report folder: index.html with the figures and tables it shows (self-contained: zip it, mail it)."""
+    return "results/report"
+
+
 def report_html():
-    return "results/report/index.html"
+    return f"{report_dir()}/index.html"
+
+
+# ---- tables and figures the report shows ----
+# A rule that makes a table or a figure for the report declares it here from its .smk file, e.g.
+#     output: csv=report_table("voc_segmentation"), meta=sidecar(table_path("voc_segmentation"))
+# and the report rule (rules/report.smk) collects every declared file, in declaration order; each file has a
+# JSON sidecar beside it (title, caption, rule, command, inputs: clipxai.viz.provenance.write_sidecar).
+REPORT_TABLES = []
+REPORT_FIGURES = []
+
+
+def table_path(name):
+    return f"results/tables/{name}.csv"
+
+
+def figure_path(name):
+    return f"results/figures/{name}.png"
+
+
+def sidecar(path):
+    """The JSON sidecar beside a table (.csv) or figure (.png)."""
+    return path.rsplit(".", 1)[0] + ".json"
+
+
+def report_table(name):
+    """Declare ``results/tables/<name>.csv`` (no wildcards) as shown in the report; returns its path."""
+    path = table_path(name)
+    if path not in REPORT_TABLES:
+        REPORT_TABLES.append(path)
+    return path
+
+
+def report_figure(name):
+    """Declare ``results/figures/<name>.png`` (no wildcards) as shown in the report; returns its path."""
+    path = figure_path(name)
+    if path not in REPORT_FIGURES:
+        REPORT_FIGURES.append(path)
+    return path
 
 
 def shards(dataset):

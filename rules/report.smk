@@ -1,18 +1,36 @@
 # Tables, figures and the report: one rule per table and per figure, each tracing back to its result files.
+#
+# Adding a table or a figure to the report (from any .smk file): make a rule whose command writes
+#   results/tables/<name>.csv  (tidy CSV)  or  results/figures/<name>.png (+ .pdf)
+# and, beside it, the JSON sidecar <name>.json with title, caption, rule, command, inputs and optionally a section
+# (clipxai.viz.provenance.write_sidecar does it). Declare the file with report_table(name) / report_figure(name)
+# (rules/common.smk) for every concrete name: the report rule below collects whatever was declared, in order.
+# A table that reproduces published numbers gives each such row a column `reported` (an id under `published` in
+# report/reported.yaml) and `value` (`lo`, `hi`: its 95% CI), on the fraction scale: the report adds the
+# published value and the difference. Wrap the outputs in report(...) so `snakemake --report` shows them too.
+
+# Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue.
+localrules:
+    table_grounding,
+    figure_grounding,
+    figure_grounding_bars,
+    figure_layers,
+    figure_methods,
+    figure_polarity,
+    figure_perword,
+    report,
 
 
-rule table_grounding:
-    input:
-        all_summaries(),
-    output:
-        csv="results/tables/grounding.csv",
-        md="results/tables/grounding.md",
-    log:
-        log_path("table_grounding", "grounding"),
-    benchmark:
-        bench_path("table_grounding", "grounding")
-    shell:
-        "{CLIPXAI} table-grounding --summaries {input} --out-csv {output.csv} --out-md {output.md} 2> {log}"
+REPORT_CONFIG = config.get("report", {})
+SALIENCY_MODELS = REPORT_CONFIG.get("saliency_models") or GROUNDING["models"][:1]
+for _name in SALIENCY_MODELS:
+    if _name not in MODELS:
+        raise WorkflowError(f"invalid configuration: report.saliency_models: {_name!r} is not a model under models")
+
+
+def all_entry_scores():
+    return [grounding_scores(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"]
+            for meth in METHODS]
 
 
 def figure_methods():
@@ -20,19 +38,64 @@ def figure_methods():
     return [m for m in METHODS if METHODS[m][0] != "random"]
 
 
+def data_split(dataset):
+    return DATASETS[dataset].get("split", "val")
+
+
+# ---------------------------------------------------------------------------------------------------- tables
+
+
+rule table_grounding:
+    input:
+        summaries=all_summaries(),
+        entries=all_entry_scores(),
+    output:
+        csv=report(report_table("grounding"), caption="../report/snakemake/table_grounding.rst", category="Tables"),
+        meta=sidecar(table_path("grounding")),
+        exclusions=report(table_path("grounding_exclusions"), caption="../report/snakemake/table_grounding.rst",
+                          category="Tables"),
+        md="results/tables/grounding.md",
+    log:
+        log_path("table_grounding", "grounding"),
+    benchmark:
+        bench_path("table_grounding", "grounding")
+    shell:
+        "{CLIPXAI} table-grounding --summaries {input.summaries} --entries {input.entries} --out-csv {output.csv}"
+        " --out-exclusions {output.exclusions} --out-md {output.md} 2> {log}"
+
+
+# ---------------------------------------------------------------------------------------------------- figures
+
+
+rule figure_grounding_bars:
+    input:
+        table_path("grounding"),
+    output:
+        png=report(report_figure("grounding_bars"), caption="../report/snakemake/figure.rst", category="Figures"),
+        pdf=figure_path("grounding_bars").replace(".png", ".pdf"),
+        meta=sidecar(figure_path("grounding_bars")),
+    log:
+        log_path("figure_grounding_bars", "grounding_bars"),
+    benchmark:
+        bench_path("figure_grounding_bars", "grounding_bars")
+    shell:
+        "{CLIPXAI} figure-grounding-bars --table {input} --out {output.png} 2> {log}"
+
+
 rule figure_grounding:
     input:
         data=lambda wc: dataset_inputs(wc.dataset),
         maps=lambda wc: [maps_npz(wc.dataset, wc.model, m, 0) for m in figure_methods()],
     output:
-        png="results/figures/grounding_examples_{dataset}_{model}.png",
+        png=report(figure_path("grounding_examples_{dataset}_{model}"), caption="../report/snakemake/figure.rst",
+                   category="Figures", subcategory="{dataset} / {model}"),
         pdf="results/figures/grounding_examples_{dataset}_{model}.pdf",
-        caption="results/figures/grounding_examples_{dataset}_{model}.json",
+        meta=sidecar(figure_path("grounding_examples_{dataset}_{model}")),
     params:
         root=lambda wc: dataset_root(wc.dataset),
-        split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
+        split=lambda wc: data_split(wc.dataset),
         labels=" ".join(figure_methods()),
-        n=config["report"]["qualitative"],
+        n=REPORT_CONFIG.get("qualitative", 6),
     log:
         log_path("figure_grounding", "{dataset}", "{model}"),
     benchmark:
@@ -42,30 +105,146 @@ rule figure_grounding:
         " --labels {params.labels} --n {params.n} --out {output.png} 2> {log}"
 
 
-def report_figures():
-    return [f"results/figures/grounding_examples_{d}_{m}.png" for d in GROUNDING["datasets"]
-            for m in GROUNDING["models"]]
+for _d in GROUNDING["datasets"]:
+    for _m in GROUNDING["models"]:
+        report_figure(f"grounding_examples_{_d}_{_m}")
+
+
+# Seed 001's saliency figures: a few images of a grounding data set explained by one model (report.saliency_models).
+def saliency_rule_outputs(kind):
+    name = f"saliency_{kind}_{{dataset}}_{{model}}"
+    return {"png": report(figure_path(name), caption="../report/snakemake/figure.rst", category="Figures",
+                          subcategory="{dataset} / {model}"),
+            "pdf": figure_path(name).replace(".png", ".pdf"), "meta": sidecar(figure_path(name))}
+
+
+def saliency_shell(verb):
+    return ("{CLIPXAI} " + verb + " --data {params.root} --split {params.split} {params.model}"
+            " --n {params.n} --label {params.label:q} --threads {threads} --out {output.png} 2> {log}")
+
+
+SALIENCY_PARAMS = dict(
+    root=lambda wc: dataset_root(wc.dataset),
+    split=lambda wc: data_split(wc.dataset),
+    model=lambda wc: model_args(wc.model),
+    n=REPORT_CONFIG.get("saliency_images", 3),
+    label=lambda wc: f"{wc.dataset} / {wc.model}",
+)
+
+
+def saliency_inputs(wc):
+    return dataset_inputs(wc.dataset) + model_files(wc.model)
+
+
+rule figure_layers:
+    input:
+        saliency_inputs,
+    output:
+        **saliency_rule_outputs("layers"),
+    params:
+        **SALIENCY_PARAMS,
+    log:
+        log_path("figure_layers", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("figure_layers", "{dataset}", "{model}")
+    shell:
+        saliency_shell("figure-layers")
+
+
+rule figure_methods:
+    input:
+        saliency_inputs,
+    output:
+        **saliency_rule_outputs("methods"),
+    params:
+        **SALIENCY_PARAMS,
+    log:
+        log_path("figure_methods", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("figure_methods", "{dataset}", "{model}")
+    shell:
+        saliency_shell("figure-methods")
+
+
+rule figure_polarity:
+    input:
+        saliency_inputs,
+    output:
+        **saliency_rule_outputs("polarity"),
+    params:
+        **SALIENCY_PARAMS,
+    log:
+        log_path("figure_polarity", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("figure_polarity", "{dataset}", "{model}")
+    shell:
+        saliency_shell("figure-polarity")
+
+
+rule figure_perword:
+    input:
+        saliency_inputs,
+    output:
+        **saliency_rule_outputs("perword"),
+    params:
+        **SALIENCY_PARAMS,
+    log:
+        log_path("figure_perword", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("figure_perword", "{dataset}", "{model}")
+    shell:
+        saliency_shell("figure-perword")
+
+
+for _kind in ("layers", "methods", "polarity", "perword"):
+    for _d in GROUNDING["datasets"]:
+        for _m in SALIENCY_MODELS:
+            report_figure(f"saliency_{_kind}_{_d}_{_m}")
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+
+def report_checksummed_inputs(wc=None):
+    """The data and model files the report checksums: what every grounding data set and model job depended on."""
+    files = []
+    for d in GROUNDING["datasets"]:
+        files += dataset_inputs(d)
+    for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS):
+        files += model_files(m)
+    return list(dict.fromkeys(files))
+
+
+def report_checksummed_folders():
+    """Data set and toy-model folders: every file in them is checksummed (open_clip weights: their stamp above)."""
+    folders = [dataset_root(d) for d in GROUNDING["datasets"]]
+    return folders + [model_dir(m) for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS)
+                      if MODELS[m]["kind"] == "toy"]
 
 
 rule report:
     input:
-        table="results/tables/grounding.csv",
+        # functions: tables and figures declared by rule files included after this one are collected too
+        tables=lambda wc: REPORT_TABLES,
+        figures=lambda wc: REPORT_FIGURES,
+        sidecars=lambda wc: [sidecar(p) for p in REPORT_TABLES + REPORT_FIGURES],
         reported=workflow.source_path("../report/reported.yaml"),
-        zeroshot=all_zeroshot(),
-        figures=report_figures(),
+        templates=[workflow.source_path("../report/templates/index.html.j2"),
+                   workflow.source_path("../report/templates/style.css")],
         training=[f"{model_dir(m)}/train_summary.json" for m in GROUNDING["models"] if MODELS[m]["kind"] == "toy"],
-        data=[png_json(d, DATASETS[d].get("split", "val")) for d in GROUNDING["datasets"]],
+        data=report_checksummed_inputs,
     output:
-        report_html(),
+        report(directory(report_dir()), htmlindex="index.html", caption="../report/snakemake/report.rst",
+               category="Report"),
     params:
         config=lambda wc: shlex.quote(json.dumps(config, sort_keys=False)),
         templates=workflow.source_path("../report/templates/index.html.j2").rsplit("/", 1)[0],
+        folders=lambda wc: " ".join(shlex.quote(f) for f in report_checksummed_folders()),
     log:
         log_path("report", "index"),
     benchmark:
         bench_path("report", "index")
     shell:
-        "{CLIPXAI} report --config-json {params.config} --reported {input.reported}"
-        " --grounding-table {input.table} --zeroshot {input.zeroshot} --train-summaries {input.training}"
-        " --figures {input.figures} --inputs {input.data} --template-dir {params.templates}"
-        " --benchmarks $(find benchmarks -name '*.tsv' | sort) --out {output} 2> {log}"
+        "{CLIPXAI} report --config-json {params.config} --reported {input.reported} --tables {input.tables}"
+        " --figures {input.figures} --train-summaries {input.training} --inputs {input.data}"
+        " --checksum-dirs {params.folders} --benchmarks-dir benchmarks --template-dir {params.templates} --out-dir {output} 2> {log}"

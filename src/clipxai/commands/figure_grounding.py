@@ -1,12 +1,10 @@
 """Verb ``figure-grounding``: qualitative grounding grid (image, phrase, relevance map, mask), as in CLIP-grounding.
 
-Writes a PNG and a PDF, plus a JSON caption (title, caption, rule, inputs) the report shows beside the figure.
+Writes a PNG and a PDF, plus the JSON sidecar (title, caption, rule, command, inputs; clipxai.viz.provenance) the
+report shows beside the figure.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import matplotlib
 
@@ -17,7 +15,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
-from clipxai.io import atomic_path, write_json  # noqa: E402
+from clipxai.viz.provenance import save_figure, write_sidecar  # noqa: E402
 
 NAME = "figure-grounding"
 HELP = "qualitative grid: image, phrase, text->image relevance and ground-truth mask"
@@ -63,14 +61,15 @@ def run(args) -> int:
         mask = pad_to_square(Image.fromarray(dataset.mask(entry).astype(np.uint8) * 255))
         side = image.size[0]
         axes[row, 0].imshow(image)
-        axes[row, 0].set_title(f'"{entry.utterance}"', fontsize=8)
+        # a phrase is data: shown as text, never parsed as mathtext
+        axes[row, 0].set_title(f'"{entry.utterance}"', fontsize=8, parse_math=False)
         for col, (label, m) in enumerate(zip(args.labels, maps), start=1):
             grid = torch.from_numpy(m[entry.entry_id][None].astype(np.float32))
             heat = upsample(grid, (side, side))[0].numpy()
             axes[row, col].imshow(image)
             axes[row, col].imshow(heat, cmap="jet", alpha=0.5, vmin=0, vmax=1)
             if row == 0:
-                axes[row, col].set_title(label, fontsize=9)
+                axes[row, col].set_title(label, fontsize=9, parse_math=False)
         axes[row, -1].imshow(np.asarray(mask), cmap="gray", vmin=0, vmax=255)
         if row == 0:
             axes[row, -1].set_title("ground-truth mask", fontsize=9)
@@ -78,14 +77,12 @@ def run(args) -> int:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    out = Path(args.out)
-    for suffix in (".png", ".pdf"):
-        with atomic_path(out.with_suffix(suffix)) as tmp:
-            fig.savefig(tmp, format=suffix[1:], dpi=110, metadata={"CreationDate": None} if suffix == ".pdf" else {})
+    save_figure(fig, args.out)
     plt.close(fig)
-    write_json(out.with_suffix(".json"), {
-        "title": "Text-to-image relevance, qualitative",
-        "caption": (f"First {len(shared)} entries of the {args.split} split; columns: the input with its phrase, "
-                    f"the relevance map of each method (min-max normalised, jet), the phrase's mask."),
-        "rule": args.rule, "inputs": list(args.maps)})
+    write_sidecar(
+        args.out, title="Text-to-image relevance, qualitative",
+        caption=(f"First {len(shared)} entries of the {args.split} split; columns: the input with its phrase, "
+                 f"the relevance map of each method (min-max normalised, jet), the phrase's mask."),
+        rule=args.rule, command=f"clipxai {NAME}", inputs=list(args.maps), section="grounding",
+        examples=[e.entry_id for e in shared])
     return 0

@@ -1,7 +1,13 @@
-"""Verb ``table-grounding``: the CLIP-grounding table (rows T2I / I2T, one column per method), from score summaries.
+"""Verb ``table-grounding``: the CLIP-grounding table (rows T2I / I2T, one column per method), from score results.
 
-Writes a tidy CSV (one row per data set x model x method x direction x mode) and a Markdown rendering in the
-paper's layout, one block per (data set, model, mode, metric).
+Reads the score-grounding summaries (one per data set x model x method) and their per-entry CSVs, and writes
+
+- a tidy CSV, one row per data set x model x method x direction x mode (mean, bootstrap 95% CI, entries scored and
+  excluded);
+- the entries each protocol excluded, counted by reason (``<name>_exclusions.csv``), with what the reason means;
+- a Markdown rendering in the paper's layout, one block per (data set, model, mode, metric);
+- the sidecar the report reads (clipxai.viz.provenance), with ``layout: grounding`` so the report draws the table in
+  the paper's layout beside the published values.
 """
 
 from __future__ import annotations
@@ -12,38 +18,89 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.viz.provenance import write_sidecar
 
 NAME = "table-grounding"
-HELP = "the grounding table (T2I/I2T x methods) from score-grounding summaries"
+HELP = "the grounding table (T2I/I2T x methods) from score-grounding summaries and per-entry scores"
+RULE = "table_grounding"
 
 SUMMARY_COLUMNS = ["direction", "mode", "n_entries", "n_excluded", "macro_mean", "macro_lo", "macro_hi",
                    "fg_mean", "fg_lo", "fg_hi"]
+ENTRY_COLUMNS = ["entry_id", "direction", "mode", "excluded_reason"]
 DIRECTION_LABEL = {"t2i": "Text -> image", "i2t": "Image -> text"}
+# What each exclusion reason of `clipxai score-grounding` means (its docstring is the source).
+EXCLUSION_MEANING = {
+    "no_map": "the maps hold no row for the entry",
+    "non_finite_map": "the map has NaN/inf where a score is needed",
+    "over_70_words": "faithful: the joined utterances have more than 70 words (the original skipped them)",
+    "raised:context_length": "faithful: more tokens than the context (the original's tokenizer raised)",
+    "raised:empty_phrase": "faithful: empty phrase (the original's span lookup raised)",
+    "raised:token_not_found": "faithful: a phrase token not found in the caption (the original raised)",
+    "caption_exceeds_context": "corrected: the caption has more tokens than the model's context",
+    "char_span_missing": "corrected: the phrase is not located in the caption",
+    "span_not_on_token_boundary": "corrected: the phrase does not start and end on token boundaries",
+    "empty_phrase": "corrected: the phrase has no tokens",
+    "empty_mask_at_input_size": "corrected: the phrase's mask has no pixel left at the model's input size",
+}
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--summaries", nargs="+", required=True,
                         help="results/<dataset>/<model>/scores/grounding/<method>_summary.csv files")
+    parser.add_argument("--entries", nargs="*", default=[],
+                        help="the matching per-entry CSVs (<method>.csv), for the exclusion counts")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
+    parser.add_argument("--out-exclusions", default=None,
+                        help="exclusions by reason (default: <out-csv stem>_exclusions.csv)")
+    parser.add_argument("--rule", default=RULE)
+
+
+def _path_keys(path: Path, suffix: str) -> tuple[str, str, str]:
+    """(data set, model, method) of results/<dataset>/<model>/scores/grounding/<method><suffix>."""
+    parts = path.parts
+    if len(parts) < 5 or parts[-2] != "grounding" or parts[-3] != "scores" or not path.name.endswith(suffix):
+        raise InputError(path, "(path)", f"results/<dataset>/<model>/scores/grounding/<method>{suffix}")
+    return parts[-5], parts[-4], path.name[: -len(suffix)]
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={"excluded_reason": str})
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(path, "(file)", f"a {what} CSV ({err})") from None
 
 
 def read_summary(path: Path) -> pd.DataFrame:
     """Read one summary; data set, model and method come from its path (declared once in rules/common.smk)."""
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(path, "(file)", f"a score-grounding summary CSV ({err})") from None
+    frame = _read(path, "score-grounding summary")
     missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if missing:
         raise InputError(path, missing[0], "a column of the score-grounding summary")
-    parts = path.parts
-    if len(parts) < 6 or parts[-2] != "grounding" or not path.name.endswith("_summary.csv"):
-        raise InputError(path, "(path)", "results/<dataset>/<model>/scores/grounding/<method>_summary.csv")
-    frame.insert(0, "method", path.name[: -len("_summary.csv")])
-    frame.insert(0, "model", parts[-4])
-    frame.insert(0, "dataset", parts[-5])
+    dataset, model, method = _path_keys(path, "_summary.csv")
+    frame.insert(0, "method", method)
+    frame.insert(0, "model", model)
+    frame.insert(0, "dataset", dataset)
     return frame
+
+
+def exclusion_counts(paths: list[Path]) -> pd.DataFrame:
+    """Entries excluded per (data set, model, method, direction, mode, reason), with the reason's meaning."""
+    rows = []
+    for path in paths:
+        frame = _read(path, "score-grounding per-entry")
+        missing = [c for c in ENTRY_COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(path, missing[0], "a column of the score-grounding per-entry CSV")
+        dataset, model, method = _path_keys(path, ".csv")
+        excluded = frame[frame["excluded_reason"].fillna("") != ""]
+        for (direction, mode, reason), count in excluded.groupby(["direction", "mode", "excluded_reason"]).size().items():
+            rows.append({"dataset": dataset, "model": model, "method": method, "direction": direction, "mode": mode,
+                         "reason": reason, "count": int(count),
+                         "meaning": EXCLUSION_MEANING.get(reason, "(see clipxai score-grounding)")})
+    columns = ["dataset", "model", "method", "direction", "mode", "reason", "count", "meaning"]
+    table = pd.DataFrame(rows, columns=columns)
+    return table.sort_values(columns[:6], kind="stable").reset_index(drop=True)
 
 
 def _cell(row, metric: str) -> str:
@@ -69,8 +126,21 @@ def to_markdown(table: pd.DataFrame) -> str:
 
 
 def run(args) -> int:
-    table = pd.concat([read_summary(Path(p)) for p in args.summaries], ignore_index=True)
+    summaries = [Path(p) for p in args.summaries]
+    entries = [Path(p) for p in args.entries]
+    table = pd.concat([read_summary(p) for p in summaries], ignore_index=True)
     table = table.sort_values(["dataset", "model", "method", "direction", "mode"], kind="stable")
-    write_csv(args.out_csv, table)
+    exclusions = exclusion_counts(entries)
+    out_csv = Path(args.out_csv)
+    out_exclusions = Path(args.out_exclusions or out_csv.with_name(f"{out_csv.stem}_exclusions.csv"))
+    write_csv(out_csv, table)
+    write_csv(out_exclusions, exclusions)
     write_text(args.out_md, to_markdown(table))
+    write_sidecar(
+        out_csv, title="Cross-modal grounding on Panoptic Narrative Grounding-format data",
+        caption=("Mean two-class macro IoU (the paper's metric) and foreground IoU over entries, with bootstrap 95% "
+                 "confidence intervals, per method, direction and protocol (faithful = the original code's "
+                 "choices; corrected = fixed mask resize, token spans from character offsets, no silent skips)."),
+        rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in summaries + entries],
+        section="grounding", layout="grounding", files={"exclusions": str(out_exclusions), "markdown": args.out_md})
     return 0

@@ -1,0 +1,51 @@
+"""Verb ``figure-perword``: per-word saliency (seed 001), one column per content word of an image's phrases.
+
+For each word the objective is image . (text(caption) - text(caption without the word)), explained by gradient
+rollout weighted by the last block's gradient (``per-word``): where in the image that word of the caption is
+grounded. A word the caption does not contain gives a zero map, drawn as "no signal".
+"""
+
+from __future__ import annotations
+
+from clipxai.viz import saliency
+from clipxai.viz.provenance import save_figure, write_sidecar
+
+NAME = "figure-perword"
+HELP = "per-word saliency of a caption's content words (seed 001)"
+RULE = "figure_perword"
+
+
+def add_arguments(parser) -> None:
+    saliency.add_model_arguments(parser)
+    parser.add_argument("--rule", default=RULE)
+
+
+def run(args) -> int:
+    from clipxai import attribution
+
+    model = saliency.load_model_for_figure(args)
+    examples = saliency.load_examples(args.data, args.split, args.n, args.max_words)
+    columns = max(len(e.words) for e in examples)
+    fig, axes = saliency.grid_figure(len(examples), columns + 1)
+    for i, example in enumerate(examples):
+        saliency.draw_input(axes[i, 0], example, example.caption)
+        images, tokens = saliency.model_inputs(model, [example], [example.caption])
+        grids = [attribution.get("per-word", word=word).attribute(model, images, tokens).image[0]
+                 for word in example.words]
+        for j in range(columns):
+            if j < len(grids):
+                saliency.draw_map(axes[i, j + 1], example, grids[j], f'"{example.words[j]}"')
+            else:
+                saliency.blank(axes[i, j + 1])
+    saliency.finish(fig, f"Per-word saliency{' - ' + args.label if args.label else ''}")
+    save_figure(fig, args.out)
+    saliency.plt.close(fig)
+    write_sidecar(
+        args.out, title=f"Per-word saliency{' (' + args.label + ')' if args.label else ''}",
+        caption=(f"{len(examples)} images of the {args.split} split with their whole caption (first column); each "
+                 "other column explains one content word of the caption: objective image . (text(caption) - "
+                 "text(caption without the word)), gradient rollout weighted by the last block's gradient. Maps "
+                 "min-max normalised per panel (jet)."),
+        rule=args.rule, command=f"clipxai {NAME}", inputs=saliency.input_files(args), section="saliency",
+        examples=[e.entry_id for e in examples], words=[e.words for e in examples])
+    return 0

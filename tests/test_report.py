@@ -1,0 +1,342 @@
+"""The report from small hand-made result files (no model runs): numbers from result files, published numbers from
+reported.yaml, the paper layout, provenance, escaping, a self-contained folder.
+
+``build_run`` makes a finished-looking run in a folder (score summaries and per-entry CSVs, a generic table that
+reproduces published numbers, figures with sidecars, benchmarks, data files); ``render_report`` runs the verbs the
+workflow runs (table-grounding, report). tests/test_report_browser.py renders the same folder in Chromium.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+from html import unescape
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from clipxai.cli import main
+from clipxai.commands import report as report_cmd
+from clipxai.errors import InputError
+from clipxai.viz.provenance import write_sidecar
+from conftest import REPO
+
+REPORTED = REPO / "report" / "reported.yaml"
+TEMPLATES = REPO / "report" / "templates"
+SCRIPT_CAPTION = 'A phrase from a data set: <script>window.__pwned = 1;</script> & "quotes"'
+PAPER = ("png", "vit-b-32-openai")   # the published setting
+DEMO = ("shapes", "toy")             # not the published setting
+METHODS = ["chefer2021", "chefer2021-all", "random", "unimodal"]
+
+CONFIG = {
+    "seed": 0,
+    "datasets": {"png": {"kind": "png", "split": "val", "shards": 1},
+                 "shapes": {"kind": "shapes", "image_size": 32, "n_train": 10, "n_val": 4, "shards": 1}},
+    "models": {"vit-b-32-openai": {"kind": "open_clip", "name": "ViT-B-32-quickgelu", "pretrained": "openai"},
+               "toy": {"kind": "toy", "train_on": "shapes", "steps": 1}},
+    "grounding": {"datasets": ["png", "shapes"], "models": ["vit-b-32-openai", "toy"],
+                  "methods": {"chefer2021": {"start_layer": -1},
+                              "chefer2021-all": {"method": "chefer2021", "start_layer": 0},
+                              "random": {}, "unimodal": {}},
+                  "modes": ["faithful", "corrected"], "bootstrap": 100},
+}
+
+
+def summary_value(block: tuple[str, str], method: str, direction: str, mode: str) -> float:
+    """A distinct, recognisable mean per cell (so a test can find exactly the cell it expects)."""
+    base = {"chefer2021": 0.5, "chefer2021-all": 0.45, "random": 0.27, "unimodal": 0.43}[method]
+    return round(base + (0.0123 if direction == "i2t" else 0.0) + (0.0011 if mode == "corrected" else 0.0)
+                 + (0.1 if block == DEMO else 0.0), 4)
+
+
+def write_scores(root: Path, block: tuple[str, str], method: str) -> None:
+    folder = root / "results" / block[0] / block[1] / "scores" / "grounding"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows, entries = [], []
+    for direction in ("i2t", "t2i"):
+        for mode in ("corrected", "faithful"):
+            mean = summary_value(block, method, direction, mode)
+            excluded = 2 if (mode == "faithful" and direction == "i2t") else 0
+            rows.append({"direction": direction, "mode": mode, "n_entries": 10 - excluded, "n_excluded": excluded,
+                         "macro_mean": mean, "macro_lo": round(mean - 0.02, 4), "macro_hi": round(mean + 0.02, 4),
+                         "fg_mean": round(mean / 2, 4), "fg_lo": round(mean / 2 - 0.01, 4),
+                         "fg_hi": round(mean / 2 + 0.01, 4)})
+            for k in range(10):
+                reason = "over_70_words" if k < excluded else ""
+                entries.append({"entry_id": f"1_0_{k}", "direction": direction, "mode": mode,
+                                "macro_iou": "" if reason else mean, "fg_iou": "" if reason else mean / 2,
+                                "excluded_reason": reason})
+    pd.DataFrame(rows).to_csv(folder / f"{method}_summary.csv", index=False)
+    pd.DataFrame(entries).to_csv(folder / f"{method}.csv", index=False)
+
+
+def write_figure(path: Path, title: str, caption: str, colour: tuple[int, int, int]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (60, 40), colour).save(path)
+    path.with_suffix(".pdf").write_bytes(b"%PDF-1.4\n% hand-made stand-in\n")
+    write_sidecar(path, title=title, caption=caption, rule="figure_test", command="clipxai figure-test",
+                  inputs=["results/tables/grounding.csv"], section="saliency")
+
+
+def build_run(root: Path) -> dict:
+    """Hand-made result files of a finished run under ``root``; returns the report verb's arguments."""
+    for block in (PAPER, DEMO):
+        for method in METHODS:
+            write_scores(root, block, method)
+    summaries = [f"results/{d}/{m}/scores/grounding/{meth}_summary.csv" for d, m in (PAPER, DEMO) for meth in METHODS]
+    entries = [s.replace("_summary.csv", ".csv") for s in summaries]
+    # a table of another rule that reproduces published numbers (generic layout, `reported` + `value` columns)
+    voc = root / "results" / "tables" / "voc.csv"
+    voc.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame([
+        {"dataset": "voc", "model": "clippy", "metric": "mIoU", "value": 0.4900, "lo": 0.47, "hi": 0.51,
+         "reported": "clippy.voc_miou"},
+        {"dataset": "voc", "model": "clippy", "metric": "JI", "value": 0.4600, "lo": np.nan, "hi": np.nan,
+         "reported": "clippy.voc_ji"},
+        {"dataset": "voc", "model": "clippy", "metric": "pixel accuracy", "value": 0.8100, "lo": np.nan,
+         "hi": np.nan, "reported": ""},
+    ]).to_csv(voc, index=False)
+    write_sidecar(voc, title="VOC dense segmentation", caption="mIoU of the CLIPpy protocol.", rule="table_voc",
+                  command="clipxai table-segmentation", inputs=["results/voc/clippy/segmentation.csv"],
+                  section="segmentation")
+    figures = [root / "results" / "figures" / "saliency_methods_png_vit-b-32-openai.png",
+               root / "results" / "figures" / "saliency_layers_png_vit-b-32-openai.png"]
+    write_figure(figures[0], "Saliency methods compared", SCRIPT_CAPTION, (200, 30, 30))
+    write_figure(figures[1], "Layer-wise attention", "Per block.", (30, 30, 200))
+    bench = root / "benchmarks"
+    for rule, job, seconds, rss in [("ground", "png/vit-b-32-openai/chefer2021/0", 12.5, 900.0),
+                                    ("ground", "png/vit-b-32-openai/random/0", 2.5, 300.0),
+                                    ("report", "index", 1.0, 120.0)]:
+        path = bench / rule / f"{job}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("s\th:m:s\tmax_rss\tmax_vms\n" f"{seconds}\t0:00:{int(seconds):02d}\t{rss}\t1000.0\n")
+    data = root / "resources" / "data" / "png" / "annotations" / "png_coco_val2017.json"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    data.write_text('[{"image_id": 1, "caption": "a cat", "segments": []}]\n')
+    (root / "resources" / "data" / "png" / "images").mkdir(parents=True, exist_ok=True)
+    (root / "resources" / "data" / "png" / "images" / "000000000001.jpg").write_bytes(b"not really a jpeg")
+    return {"summaries": summaries, "entries": entries,
+            "tables": ["results/tables/grounding.csv", str(voc.relative_to(root))],
+            "figures": [str(f.relative_to(root)) for f in figures], "inputs": [str(data.relative_to(root))],
+            "checksum_dirs": ["resources/data/png"]}
+
+
+def render_report(root: Path, run: dict, reported: Path = REPORTED) -> str:
+    """table-grounding then report, as the workflow runs them (cwd = the run folder); returns index.html."""
+    assert main(["table-grounding", "--summaries", *run["summaries"], "--entries", *run["entries"],
+                 "--out-csv", "results/tables/grounding.csv", "--out-md", "results/tables/grounding.md"]) == 0
+    assert main(["report", "--config-json", json.dumps(CONFIG), "--reported", str(reported),
+                 "--tables", *run["tables"], "--figures", *run["figures"], "--inputs", *run["inputs"],
+                 "--checksum-dirs", *run["checksum_dirs"], "--benchmarks-dir", "benchmarks",
+                 "--template-dir", str(TEMPLATES), "--out-dir", "results/report"]) == 0
+    return (root / "results" / "report" / "index.html").read_text()
+
+
+@pytest.fixture()
+def run_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path, build_run(tmp_path)
+
+
+def table_html(html: str, table_id: str) -> str:
+    match = re.search(rf'<table[^>]*id="{re.escape(table_id)}"[^>]*>(.*?)</table>', html, re.S)
+    assert match, f"no table {table_id}"
+    return match.group(1)
+
+
+def rows_of(table: str) -> list[str]:
+    """The text of each row of a table's HTML (tags dropped, entities decoded, whitespace collapsed)."""
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", table, re.S)
+    return [" ".join(unescape(re.sub(r"<[^>]+>", " ", r)).split()) for r in rows]
+
+
+def test_paper_layout_cells_hold_reproduced_ci_published_and_difference(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    rows = rows_of(table_html(html, "paper-grounding-png-vit-b-32-openai"))
+    assert len(rows) == 3  # header, T2I, I2T
+    assert rows[0].startswith("macro IoU, faithful protocol Random")
+    t2i = rows[1]
+    assert t2i.startswith("Text-to-Image")
+    # CLIP column = chefer2021 (start_layer -1, the published setting): 0.5000 [0.4800, 0.5200], published 0.4917
+    assert "0.5000 [0.4800, 0.5200] n = 10 published 0.4917 Δ +0.0083" in t2i
+    # Random: 0.2700 vs 0.2763; CLIP-Unimodal: unimodal with the default start_layer -1: 0.4300 vs 0.4310
+    assert "0.2700 [0.2500, 0.2900] n = 10 published 0.2763 Δ -0.0063" in t2i
+    assert "0.4300 [0.4100, 0.4500] n = 10 published 0.4310 Δ -0.0010" in t2i
+    # the all-blocks variant is not the published setting: its own column, no published value
+    assert "0.4500 [0.4300, 0.4700] n = 10" in t2i and t2i.count("published") == 3
+    i2t = rows[2]
+    assert "0.5123 [0.4923, 0.5323] n = 8 published 0.5099 Δ +0.0024" in i2t
+
+
+def test_difference_is_not_computed_outside_the_published_setting(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    rows = rows_of(table_html(html, "paper-grounding-shapes-toy"))
+    assert "0.6000 [0.5800, 0.6200] n = 10 published 0.4917 Δ n/a: different data / model" in rows[1]
+    assert "Δ +" not in " ".join(rows) and "Δ -" not in " ".join(rows)
+    assert "Not the published setting" in html
+
+
+def test_faithful_and_corrected_side_by_side_with_exclusions(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    protocols = rows_of(table_html(html, "protocols-grounding-png-vit-b-32-openai"))
+    assert len(protocols) == 1 + len(METHODS) * 2
+    chefer_i2t = next(r for r in protocols if r.startswith("chefer2021 i2t"))
+    # faithful 0.5123, corrected 0.5134: delta +0.0011; 8 vs 10 entries scored, 2 vs 0 excluded
+    assert "0.5123 [0.4923, 0.5323] 0.5134 [0.4934, 0.5334] +0.0011" in chefer_i2t
+    assert chefer_i2t.endswith("8 / 10 2 / 0")
+    exclusions = rows_of(table_html(html, "exclusions-grounding-png-vit-b-32-openai"))
+    assert len(exclusions) == 1 + len(METHODS)  # one reason, i2t faithful, per method
+    assert all("over_70_words 2" in r for r in exclusions[1:])
+    counts = pd.read_csv(root / "results" / "tables" / "grounding_exclusions.csv")
+    assert counts["count"].sum() == 2 * len(METHODS) * 2  # 2 entries x methods x (paper, demo)
+
+
+def test_changing_one_result_file_changes_the_report(run_dir):
+    root, run = run_dir
+    before = render_report(root, run)
+    assert "0.5000 [0.4800, 0.5200]" in rows_of(table_html(before, "paper-grounding-png-vit-b-32-openai"))[1]
+    path = root / run["summaries"][0]  # png / vit-b-32-openai / chefer2021
+    frame = pd.read_csv(path)
+    frame.loc[(frame.direction == "t2i") & (frame["mode"] == "faithful"), ["macro_mean", "macro_lo", "macro_hi"]] = \
+        [0.3141, 0.3001, 0.3299]
+    frame.to_csv(path, index=False)
+    after = render_report(root, run)
+    row = rows_of(table_html(after, "paper-grounding-png-vit-b-32-openai"))[1]
+    assert "0.3141 [0.3001, 0.3299] n = 10 published 0.4917 Δ -0.1776" in row
+    assert "0.5000 [0.4800, 0.5200]" not in " ".join(rows_of(after))
+
+
+def test_published_numbers_come_from_reported_yaml(run_dir, tmp_path):
+    root, run = run_dir
+    altered = yaml.safe_load(REPORTED.read_text())
+    altered["published"]["clip_grounding.t2i.clip"]["published"] = "0.7777"
+    path = tmp_path / "reported.yaml"
+    path.write_text(yaml.safe_dump(altered))
+    html = render_report(root, run, reported=path)
+    t2i = rows_of(table_html(html, "paper-grounding-png-vit-b-32-openai"))[1]
+    assert "published 0.7777 Δ -0.2777" in t2i and "0.4917" not in t2i
+
+
+def test_generic_table_gets_published_value_difference_and_unverified_mark(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    rows = rows_of(table_html(html, "table-voc-data"))
+    assert rows[0] == "dataset model metric value lo hi published Δ"
+    assert rows[1] == "voc clippy mIoU 0.4900 0.4700 0.5100 50.8 % -0.0180"   # 0.49 - 50.8 %
+    assert rows[2] == "voc clippy JI 0.4600 - - 47.5 % (unverified) n/a: published number unverified"
+    assert rows[3] == "voc clippy pixel accuracy 0.8100 - - - -"
+    glance = rows_of(table_html(html, "glance-table"))
+    # the 6 published cells of each grounding block (the demo block's without a difference) + the 2 VOC rows
+    assert len(glance) == 1 + 2 + 6 + 6 + 2  # header, one row per table, the compared values
+    assert sum("n/a: different data / model" in r for r in glance) == 6
+    assert any("50.8 % -0.0180" in r for r in glance)
+
+
+def test_captions_and_titles_from_data_are_escaped(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    assert "<script>" not in html.split("</style>", 1)[1]  # no script anywhere in the page
+    assert "&lt;script&gt;window.__pwned = 1;&lt;/script&gt; &amp; &#34;quotes&#34;" in html
+
+
+def test_report_folder_is_self_contained(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    out = root / "results" / "report"
+    links = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert links
+    for link in links:
+        assert not re.match(r"^[a-z]+:", link), link  # no remote (or file:) asset
+        if not link.startswith("#"):
+            assert (out / link).is_file(), link
+    # the figures are copies of the run's figures, and the manifest lists every data file with its sha256
+    assert (out / "figures" / "saliency_methods_png_vit-b-32-openai.png").read_bytes() == \
+        (root / run["figures"][0]).read_bytes()
+    manifest = (out / "inputs.sha256").read_text().splitlines()
+    image = root / "resources" / "data" / "png" / "images" / "000000000001.jpg"
+    assert f"{hashlib.sha256(image.read_bytes()).hexdigest()}  resources/data/png/images/000000000001.jpg" in manifest
+    assert len(manifest) == 2
+
+
+def test_provenance_names_rule_command_inputs_and_benchmarks(run_dir):
+    root, run = run_dir
+    html = render_report(root, run)
+    assert "Made by rule <code>table_grounding</code> (<code>clipxai table-grounding</code>)" in html
+    assert "<code>results/png/vit-b-32-openai/scores/grounding/chefer2021_summary.csv</code>" in html
+    rules = rows_of(table_html(html, "rules"))
+    assert rules[1:] == ["ground 2 15.0 12.5 900", "report 1 1.0 1.0 120"]
+    inputs = rows_of(table_html(html, "inputs"))
+    data = root / run["inputs"][0]
+    assert inputs[1] == f"{run['inputs'][0]} {data.stat().st_size} {hashlib.sha256(data.read_bytes()).hexdigest()}"
+    assert "ViT-B-32-quickgelu" in html.split('id="provenance"')[1]  # the config as run
+
+
+def test_a_table_without_its_sidecar_is_refused_by_name(run_dir):
+    root, run = run_dir
+    render_report(root, run)
+    (root / "results" / "tables" / "voc.json").unlink()
+    with pytest.raises(InputError, match=r"voc\.json: \(file\): expected the sidecar"):
+        report_cmd.collect_tables([run["tables"][1]], root / "out", CONFIG, report_cmd.load_reported(REPORTED))
+
+
+def test_reported_yaml_entries_are_complete_and_the_legacy_view_agrees():
+    reported = report_cmd.load_reported(REPORTED)
+    published = reported["published"]
+    for key, entry in published.items():
+        assert entry["source_info"]["where"], key
+        assert float(entry["published"]) == pytest.approx(entry["value"] * (100 if entry["unit"] == "percent" else 1))
+    # the view table-segmentation / table-zeroshot read holds the same numbers
+    legacy = reported["clippy"]["values"]
+    for name in ("imagenet_zeroshot_top1", "voc_miou", "voc_ji"):
+        assert float(published[f"clippy.{name}"]["published"]) == legacy[name]["value"]
+    assert published["clippy.voc_ji"]["verified"] is False and legacy["voc_ji"]["protocol_known"] is False
+    # every paper-layout column points at both directions' published entries
+    for column in reported["grounding"]["columns"]:
+        assert published[column["t2i"]]["table"].startswith("results table, row 'Text-to-Image")
+        assert published[column["i2t"]]["table"].startswith("results table, row 'Image-to-Text")
+
+
+def test_reported_defaults_are_the_registry_defaults():
+    from clipxai import attribution
+
+    for column in report_cmd.load_reported(REPORTED)["grounding"]["columns"]:
+        registry = attribution.get(column["method"]).params
+        assert {k: registry[k] for k in column["defaults"]} == column["defaults"], column["title"]
+        assert set(column["params"]) <= set(registry), column["title"]
+
+
+def test_a_configured_method_runs_a_column_only_with_the_published_parameters():
+    clip = next(c for c in report_cmd.load_reported(REPORTED)["grounding"]["columns"] if c["title"] == "CLIP")
+    assert report_cmd.runs_column("chefer2021", {}, clip)                      # default start_layer -1
+    assert report_cmd.runs_column("chefer2021", {"start_layer": -1}, clip)
+    assert not report_cmd.runs_column("chefer2021", {"start_layer": 0}, clip)  # all blocks: not the paper's
+    assert not report_cmd.runs_column("rollout", {}, clip)
+
+
+def test_reported_yaml_refuses_a_number_that_lost_its_digits(tmp_path):
+    altered = yaml.safe_load(REPORTED.read_text())
+    altered["published"]["clip_grounding.t2i.clip"]["published"] = 0.4917  # unquoted: 0.4310 would become 0.431
+    path = tmp_path / "reported.yaml"
+    path.write_text(yaml.safe_dump(altered))
+    with pytest.raises(InputError, match="published.clip_grounding.t2i.clip.published"):
+        report_cmd.load_reported(path)
+
+
+def test_copy_of_run_renders_identically_apart_from_the_timestamp(run_dir, tmp_path_factory, monkeypatch):
+    root, run = run_dir
+    first = render_report(root, run)
+    other = tmp_path_factory.mktemp("copy") / "run"
+    shutil.copytree(root, other, ignore=lambda folder, names: ["report"] if Path(folder).name == "results" else [])
+    monkeypatch.chdir(other)
+    second = render_report(other, run)
+    strip = re.compile(r"Generated [^<]* from commit")
+    assert strip.sub("", first) == strip.sub("", second)
