@@ -1,0 +1,127 @@
+"""Verb ``table-heads``: the head-explanation tables, from ``explain-heads`` outputs of every data set, model and
+algorithm (TextSpan; principal components, faithful and corrected rank).
+
+Two tables, each a tidy CSV, a Markdown rendering and the report's sidecar:
+
+- texts: per head of the last K layers, the texts that describe it -- TextSpan's chosen texts in order with the
+  variance they explain; for the principal variant one row per kept component with its top and bottom texts;
+- accuracy: per data set x model x algorithm, zero-shot accuracy of the unchanged model, with the layers before
+  the last K mean-ablated, and with the last K layers' heads also replaced by their text reconstructions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+
+from clipxai.errors import InputError
+from clipxai.io import write_csv, write_text
+
+NAME = "table-heads"
+HELP = "tables of head texts (TextSpan / principal components) and reconstruction accuracy"
+RULE = "table_heads"
+TEXT_COLUMNS = ["dataset", "model", "algorithm", "layer", "head", "component", "share", "top_texts", "bottom_texts"]
+ACCURACY_COLUMNS = ["dataset", "model", "algorithm", "n_images", "n_texts", "layers", "m", "unique_texts",
+                    "mean_components_kept", "baseline_accuracy", "mean_ablated_accuracy", "reconstructed_accuracy",
+                    "means_from"]
+MARKDOWN_COMPONENTS = 3  # components per head shown in Markdown (the CSV has all)
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--heads", nargs="+", required=True,
+                        help="results/<dataset>/<model>/heads/<algorithm>.csv files (the .json beside each)")
+    parser.add_argument("--out-texts-csv", required=True)
+    parser.add_argument("--out-texts-md", required=True)
+    parser.add_argument("--out-accuracy-csv", required=True)
+    parser.add_argument("--out-accuracy-md", required=True)
+    parser.add_argument("--rule", default=RULE)
+
+
+def text_rows(frame: pd.DataFrame, dataset: str, model: str, algorithm: str) -> list[dict]:
+    """Rows of the texts table for one explain-heads CSV."""
+    rows = []
+    if (frame["side"] == "top").all() and (frame["position"] == 0).all():  # TextSpan: one text per rank
+        for (layer, head), block in frame.groupby(["layer", "head"], sort=True):
+            block = block.sort_values("rank")
+            rows.append({"dataset": dataset, "model": model, "algorithm": algorithm, "layer": int(layer),
+                         "head": int(head), "component": "", "share": float(block["variance_explained"].sum()),
+                         "top_texts": "; ".join(block["text"]), "bottom_texts": ""})
+        return rows
+    for (layer, head, component), block in frame.groupby(["layer", "head", "rank"], sort=True):
+        top = block[block["side"] == "top"].sort_values("position")
+        bottom = block[block["side"] == "bottom"].sort_values("position")
+        rows.append({"dataset": dataset, "model": model, "algorithm": algorithm, "layer": int(layer),
+                     "head": int(head), "component": int(component), "share": float(block["variance_explained"].iloc[0]),
+                     "top_texts": "; ".join(top["text"]), "bottom_texts": "; ".join(bottom["text"])})
+    return rows
+
+
+def run(args: argparse.Namespace) -> int:
+    from clipxai.commands.explain_heads import COLUMNS
+    from clipxai.protocols.tables import keys_from_path, markdown, read_csv
+    from clipxai.viz.provenance import write_sidecar
+
+    texts, accuracy = [], []
+    for path in map(Path, args.heads):
+        dataset, model = keys_from_path(path, "heads")
+        algorithm = path.stem
+        frame = read_csv(path, "explain-heads")
+        frame["text"] = frame["text"].fillna("").astype(str)
+        missing = [c for c in COLUMNS if c not in frame.columns]
+        if missing:
+            raise InputError(path, missing[0], "a column of the explain-heads CSV")
+        texts += text_rows(frame, dataset, model, algorithm)
+        summary_path = path.with_suffix(".json")
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(summary_path, "(file)", f"the summary JSON of explain-heads ({err})") from None
+        accuracy.append({"dataset": dataset, "model": model, "algorithm": algorithm,
+                         **{k: summary.get(k) for k in ACCURACY_COLUMNS[3:]}})
+    text_table = pd.DataFrame(texts, columns=TEXT_COLUMNS)
+    accuracy_table = pd.DataFrame(accuracy, columns=ACCURACY_COLUMNS)
+    write_csv(args.out_texts_csv, text_table)
+    write_csv(args.out_accuracy_csv, accuracy_table)
+
+    blocks = ["# What the last layers' heads write, in words\n"]
+    for (dataset, model, algorithm), block in text_table.groupby(["dataset", "model", "algorithm"], sort=False):
+        shown = block.copy()
+        shown["head"] = [f"L{l}.H{h}" for l, h in zip(shown["layer"], shown["head"])]
+        if (shown["component"] == "").all():
+            shown = shown[["head", "share", "top_texts"]].rename(columns={"share": "variance explained",
+                                                                          "top_texts": "texts (in order chosen)"})
+        else:
+            shown = shown[shown["component"].astype(int) < MARKDOWN_COMPONENTS]
+            shown = shown[["head", "component", "share", "top_texts", "bottom_texts"]]
+        blocks.append(f"## {dataset} / {model} / {algorithm}\n\n{markdown(shown, digits=3)}")
+    write_text(args.out_texts_md, "\n".join(blocks))
+    shown = accuracy_table.copy()
+    for column in ("baseline_accuracy", "mean_ablated_accuracy", "reconstructed_accuracy"):
+        shown[column] = 100 * pd.to_numeric(shown[column], errors="coerce")
+    write_text(args.out_accuracy_md, "# Zero-shot accuracy (%) with heads replaced by their text reconstructions\n\n"
+               + markdown(shown, digits=2))
+
+    inputs = [str(p) for p in args.heads]
+    write_sidecar(
+        args.out_texts_csv, title="Attention heads of the last layers described by texts",
+        caption=("TextSpan (Gandelsman et al.): per head, texts chosen greedily from a pool to explain the most "
+                 "variance of the head's outputs over the images, with the share each explains. Principal variant "
+                 "(seed 004): per kept principal component of a head, the pool's texts with the largest (top) and "
+                 "smallest (bottom) coordinate; rank kept at 99% of the singular values (faithful) or of the "
+                 "variance (corrected)."),
+        rule=args.rule, command="clipxai table-heads", inputs=inputs, section="inside the image tower")
+    write_sidecar(
+        args.out_accuracy_csv, title="How much of the model the head texts carry",
+        caption=("Zero-shot accuracy on the explained images: unchanged; with every head before the last K layers "
+                 "mean-ablated; and with, in addition, each head of the last K layers replaced by its reconstruction "
+                 "from its texts. Close to the mean-ablated accuracy means the texts capture what those heads "
+                 "contribute to the classification."),
+        rule=args.rule, command="clipxai table-heads", inputs=inputs, section="inside the image tower")
+    log.info("wrote %d head-text rows and %d accuracy rows", len(text_table), len(accuracy_table))
+    return 0

@@ -1,0 +1,94 @@
+"""Verb ``zeroshot-classifier``: the zero-shot weights of a model for the classes of a labelled image set.
+
+Class names come from the data set (clipxai.protocols.datasets). Prompts: ``openai`` = OpenAI's 80 ImageNet
+templates (the papers' models), ``caption`` = "a {class}" (the toy CLIP: its captions never say "a photo of").
+Writes ``classifier.npy`` [D, classes] and beside it a JSON with the class names, the templates and the one prompt
+per class that attribution methods are given as text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from clipxai.errors import InputError
+from clipxai.io import atomic_path, write_json
+
+NAME = "zeroshot-classifier"
+HELP = "zero-shot classifier weights [D, classes] for the classes of an image set"
+TEMPLATES = ("openai", "caption")
+# The single prompt an attribution method explains (it needs one text, not a mean over templates).
+ATTRIBUTION_PROMPT = {"openai": "a photo of a {}.", "caption": "a {}"}
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", required=True, help="data set root")
+    parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
+                        help="on-disk format of the data set (real or the shapes world's)")
+    parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
+    parser.add_argument("--split", default=None, help="a split to open the set by (default: val, Waterbirds test)")
+    parser.add_argument("--model", required=True)
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--pretrained")
+    weights.add_argument("--checkpoint")
+    parser.add_argument("--templates", choices=TEMPLATES, default="openai")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--out", required=True, help="output .npy (a .json with the class names goes beside it)")
+
+
+def templates_of(name: str) -> list:
+    """The prompt templates: callables from open_clip's metadata (openai) or format strings."""
+    from clipxai.models import zeroshot
+
+    if name not in TEMPLATES:
+        raise InputError("--templates", "value", f"one of {', '.join(TEMPLATES)}, got {name!r}")
+    return zeroshot.openai_templates() if name == "openai" else ["a {}"]
+
+
+def read_classes(path: str | Path) -> dict:
+    """The JSON written beside a classifier: classnames, templates, attribution_prompt."""
+    import json
+
+    path = Path(path).with_suffix(".json")
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(path, "(file)", f"the class list written by `clipxai zeroshot-classifier` ({err})") from None
+    for key in ("classnames", "attribution_prompt"):
+        if key not in meta:
+            raise InputError(path, key, "a key of the class list")
+    return meta
+
+
+def load_classifier(path: str | Path) -> np.ndarray:
+    """Zero-shot weights [D, classes] (float32)."""
+    try:
+        weights = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(path, "(file)", f"a .npy of zero-shot weights ({err.__class__.__name__})") from None
+    if weights.ndim != 2:
+        raise InputError(path, "shape", f"[D, classes], got {weights.shape}")
+    return weights.astype(np.float32)
+
+
+def run(args: argparse.Namespace) -> int:
+    from clipxai.models import zeroshot
+    from clipxai.models.registry import load_model
+    from clipxai.protocols.datasets import open_images, resolve_device
+
+    split = args.split or ("test" if args.format == "waterbirds" else "val")
+    names = open_images(args.format, args.data, split, args.devkit).classnames
+    loaded = load_model(args.model, args.pretrained, args.checkpoint, resolve_device(args.device))
+    weights = zeroshot.classifier(loaded.model, loaded.tokenizer, names, templates_of(args.templates))
+    with atomic_path(args.out) as tmp:
+        with open(tmp, "wb") as handle:  # a handle: np.save would append ".npy" to the temp name
+            np.save(handle, weights.cpu().numpy().astype(np.float32))
+    write_json(Path(args.out).with_suffix(".json"), {
+        "classnames": names, "templates": args.templates, "attribution_prompt": ATTRIBUTION_PROMPT[args.templates]})
+    log.info("zero-shot classifier for %d classes (%s templates) -> %s", len(names), args.templates, args.out)
+    return 0

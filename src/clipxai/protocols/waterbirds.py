@@ -1,0 +1,180 @@
+"""Waterbirds worst-group accuracy before and after mean-ablating heads, from stored decompositions.
+
+Binary zero-shot classification (the two bird classes) of the test split's image embeddings, rebuilt as the sum of
+their residual-stream terms; accuracy per (y, place) group and the worst group's. Ablated: the chosen heads'
+terms replaced by their mean over a reference split -- the validation split (corrected: the test images never
+inform the intervention) -- and over the test split itself. The original (TextSpan's compute_use_specific_heads.py)
+also mean-ablated, over the evaluated images, every head of the layers before the last K and every MLP term; that
+setting is reported with and without the chosen heads (faithful). A control draws as many heads at random from the
+same candidate heads (the explained layers, the chosen ones excluded), so a reader sees whether removing *these*
+heads matters or removing any would.
+
+Everything works shard by shard on memory-mapped decompositions: only [images, D] embeddings are ever in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from clipxai import seeding
+from clipxai.errors import InputError
+from clipxai.heads import ablation
+from clipxai.metrics.classification import group_accuracy
+
+GROUPS = ((0, 0), (0, 1), (1, 0), (1, 1))
+
+
+@dataclass
+class Split:
+    """The decomposition shards of one split, loaded lazily (memory-mapped)."""
+
+    parts: list[dict]
+
+    @classmethod
+    def load(cls, paths: Sequence[str]) -> "Split":
+        from clipxai.models.decompose import load_decomposition
+
+        parts = [load_decomposition(path) for path in paths]
+        shapes = {p["attn"].shape[1:] for p in parts}
+        if len(shapes) != 1:
+            raise InputError(paths[0], "attn", f"shards of one model (one [L, H, D]), got {sorted(shapes)}")
+        for path, part in zip(paths, parts):
+            if "ids" not in part or "labels" not in part:
+                raise InputError(path, "ids/labels", "image ids and labels stored with the decomposition")
+        return cls(parts)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.parts[0]["attn"].shape[1:])  # (L, H, D)
+
+    @property
+    def ids(self) -> list[str]:
+        return [str(i) for part in self.parts for i in np.asarray(part["ids"]).tolist()]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return np.concatenate([np.asarray(part["labels"]) for part in self.parts]).astype(np.int64)
+
+    def means(self) -> tuple[np.ndarray, np.ndarray]:
+        """Mean of every head [L, H, D] and MLP term [L + 1, D] over all images of the split."""
+        total = sum(len(part["attn"]) for part in self.parts)
+        attn_sum, mlp_sum = 0.0, 0.0
+        for part in self.parts:
+            attn_mean, mlp_mean = ablation.component_means(part["attn"], part["mlp"])
+            attn_sum = attn_sum + attn_mean * len(part["attn"])
+            mlp_sum = mlp_sum + mlp_mean * len(part["mlp"])
+        return attn_sum / total, mlp_sum / total
+
+    def embeddings(self, heads: Sequence[tuple[int, int]] = (), early_layers: int = 0, mlps: bool = False,
+                   means: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Image embeddings [n, D] with ``heads``, every head of the first ``early_layers`` layers and (``mlps``)
+        every MLP / embedding term mean-ablated; means: this split's own unless given."""
+        layers, n_heads, _ = self.shape
+        plan = ablation.Ablation.of(layers, n_heads, ablate_heads=heads, ablate_layers=range(early_layers),
+                                    ablate_mlps=range(layers + 1) if mlps else ())
+        if (plan.heads.any() or plan.mlps.any()) and means is None:
+            means = self.means()
+        return np.concatenate([ablation.ablated_embeddings(part["attn"], part["mlp"], plan, means)
+                               for part in self.parts])
+
+
+def group_names(class_names: Sequence[str], place_names: Sequence[str]) -> dict[tuple[int, int], str]:
+    """(y, place) -> "landbird on water" style names."""
+    return {(y, p): f"{class_names[y]} on {place_names[p]}" for y, p in GROUPS}
+
+
+def scores(embeddings: np.ndarray, classifier: np.ndarray, y: np.ndarray, place: np.ndarray) -> dict:
+    """Group accuracies of zero-shot predictions (``clipxai.metrics.classification.group_accuracy``)."""
+    predicted = (embeddings @ np.asarray(classifier, dtype=np.float64)).argmax(1)
+    return group_accuracy(predicted == y, y, place)
+
+
+def evaluate(test: Split, reference: Split, classifier: np.ndarray, place: np.ndarray,
+             chosen: Sequence[tuple[int, int]], candidates: Sequence[tuple[int, int]], seed: int,
+             controls: int, last_layers: int) -> list[dict]:
+    """One row per condition: no ablation; chosen heads ablated with reference means (corrected) and with the
+    test split's own means; the original's setting (heads before the last ``last_layers`` layers and all MLPs
+    ablated too, the test split's means) with and without the chosen heads; ``controls`` draws of as many random
+    candidate heads (reference means)."""
+    y = test.labels
+    if classifier.shape[1] != 2 or classifier.shape[0] != test.shape[2]:
+        raise InputError("classifier", "shape", f"[{test.shape[2]}, 2] (two bird classes), got {classifier.shape}")
+    if test.shape != reference.shape:
+        raise InputError("reference", "attn", f"the test decomposition's [L, H, D] {test.shape}, got "
+                         f"{reference.shape}")
+    chosen = [tuple(map(int, pair)) for pair in chosen]
+    if not 1 <= last_layers <= test.shape[0]:
+        raise InputError("--layers", "K", f"between 1 and {test.shape[0]} (the model's layers), got {last_layers}")
+    early = test.shape[0] - last_layers
+    reference_means = reference.means()
+
+    def row(condition: str, means_from: str, heads: Sequence[tuple[int, int]], results: list[dict]) -> dict:
+        worst = np.array([r["worst_group"] for r in results])
+        out = {"condition": condition, "means_from": means_from, "n_heads": len(heads),
+               "heads": " ".join(f"L{layer}.H{head}" for layer, head in heads), "draws": len(results)}
+        for group in GROUPS:
+            out[f"acc_y{group[0]}_p{group[1]}"] = float(np.mean([r["groups"].get(group, {"accuracy": np.nan})
+                                                                 ["accuracy"] for r in results]))
+            out[f"n_y{group[0]}_p{group[1]}"] = int(results[0]["groups"].get(group, {"n": 0})["n"])
+        out.update({"mean": float(np.mean([r["mean"] for r in results])),
+                    "group_mean": float(np.mean([r["group_mean"] for r in results])),
+                    "worst_group": float(worst.mean()), "worst_group_sd": float(worst.std()) if len(worst) > 1 else 0.0,
+                    # the worst group's name is only defined for a single evaluation (draws differ)
+                    "worst": f"y{results[0]['worst'][0]}_p{results[0]['worst'][1]}" if len(results) == 1 else ""})
+        return out
+
+    base = scores(test.embeddings(), classifier, y, place)
+    rows = [row("no ablation", "", [], [base])]
+    if chosen:
+        rows.append(row("selected heads mean-ablated", "reference split (corrected)", chosen,
+                        [scores(test.embeddings(chosen, means=reference_means), classifier, y, place)]))
+        rows.append(row("selected heads mean-ablated", "evaluated split", chosen,
+                        [scores(test.embeddings(chosen), classifier, y, place)]))
+        rows.append(row(f"original setting: MLPs and layers < {early} mean-ablated", "evaluated split (faithful)", [],
+                        [scores(test.embeddings(early_layers=early, mlps=True), classifier, y, place)]))
+        rows.append(row("original setting + selected heads mean-ablated", "evaluated split (faithful)", chosen,
+                        [scores(test.embeddings(chosen, early_layers=early, mlps=True), classifier, y, place)]))
+        pool = [tuple(map(int, pair)) for pair in candidates if tuple(map(int, pair)) not in set(chosen)]
+        if controls > 0 and len(pool) >= len(chosen):
+            draws = []
+            for draw in range(controls):
+                picked = seeding.rng(seed, "waterbirds-control", draw).choice(len(pool), len(chosen), replace=False)
+                heads = sorted(pool[i] for i in picked)
+                draws.append(scores(test.embeddings(heads, means=reference_means), classifier, y, place))
+            rows.append(row(f"random heads mean-ablated (control, {controls} draws)", "reference split (corrected)",
+                            [], draws) | {"n_heads": len(chosen)})
+    for out in rows:
+        out["worst_group_change"] = out["worst_group"] - rows[0]["worst_group"]
+        out["mean_change"] = out["mean"] - rows[0]["mean"]
+    return rows
+
+
+def finding(rows: list[dict], controls_requested: bool = True, tolerance: float = 1e-9) -> str:
+    """One sentence: did mean-ablating the selected heads (reference means) raise worst-group accuracy, by how much."""
+    before = rows[0]
+    after = next((r for r in rows[1:] if r["condition"] == "selected heads mean-ablated"
+                  and r["means_from"].startswith("reference")), None)
+    if after is None:
+        return (f"No head's texts matched the place words, so nothing was ablated; worst-group accuracy stays "
+                f"{100 * before['worst_group']:.1f}%.")
+    change = after["worst_group_change"]
+    verb = "raised" if change > tolerance else "lowered" if change < -tolerance else "did not change"
+    amount = f" by {100 * abs(change):.1f} points" if verb != "did not change" else ""
+    text = (f"Mean-ablating {after['n_heads']} selected head(s) ({after['heads']}) {verb} worst-group accuracy"
+            f"{amount}: {100 * before['worst_group']:.1f}% -> {100 * after['worst_group']:.1f}% (means from the "
+            f"reference split; mean accuracy {100 * before['mean']:.1f}% -> {100 * after['mean']:.1f}%).")
+    setting = [r for r in rows if r["condition"].startswith("original setting")]
+    if len(setting) == 2:
+        text += (f" In the original's setting (MLPs and early layers also mean-ablated over the test images) worst "
+                 f"group {100 * setting[0]['worst_group']:.1f}% without and {100 * setting[1]['worst_group']:.1f}% "
+                 f"with the selected heads ablated.")
+    control = next((r for r in rows if r["condition"].startswith("random heads")), None)
+    if control is None and controls_requested:
+        text += " (No random-head control: fewer other candidate heads than selected ones.)"
+    if control is not None:
+        text += (f" Ablating as many random heads instead: worst group {100 * control['worst_group']:.1f}% "
+                 f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} draws).")
+    return text
