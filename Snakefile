@@ -16,9 +16,11 @@ include: "rules/models.smk"
 include: "rules/attribute.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
+include: "rules/segmentation.smk"
 
 
 rule all:
     input:
         report_dir(),
+        segmentation_targets(),
     default_target: True

@@ -191,22 +191,37 @@ def test_segment_voc_verb_and_table(colour_voc, tmp_path, monkeypatch, repo):
     per_class = pd.read_csv(out / "pc.csv")
     assert len(per_class) == 4 * 3
     caption = json.loads((out / "fig.json").read_text())
-    assert set(caption) == {"title", "caption", "rule", "inputs"} and (out / "fig.png").stat().st_size > 1000
-    assert np.load(out / "c.npz")["confusion_corrected"].sum() == 3 * 31 * 32
+    assert {"title", "caption", "rule", "command", "inputs"} <= set(caption)
+    assert (out / "fig.png").stat().st_size > 1000 and (out / "fig.pdf").is_file()
+    confusion = np.load(out / "c.npz")
+    assert confusion["confusion_corrected"].sum() == 3 * 31 * 32
+    np.testing.assert_array_equal(confusion["per_image_corrected"].sum(axis=0), confusion["confusion_corrected"])
+    faithful_zero = summary[(summary.alignment == "faithful") & (summary.absent == "zero")].iloc[0]
+    assert faithful_zero.miou_lo <= faithful_zero.miou <= faithful_zero.miou_hi
     # a second run gives byte-identical tables
     first = (out / "sum.csv").read_bytes()
     assert main(args) == 0 and (out / "sum.csv").read_bytes() == first
 
     tables = tmp_path / "tables"
-    assert main(["table-segmentation", "--summaries", str(out / "sum.csv"), "--per-class", str(out / "pc.csv"),
-                 "--reported", str(repo / "report" / "reported.yaml"), "--published", "colours:oracle",
-                 "--out-csv", str(tables / "seg.csv"), "--out-per-class", str(tables / "seg_pc.csv"),
-                 "--out-md", str(tables / "seg.md")]) == 0
-    table = pd.read_csv(tables / "seg.csv")
-    assert table["published_miou_pct"].eq(50.8).all() and table["published_ji_pct"].eq(47.5).all()
-    assert table.loc[(table.alignment == "corrected") & (table.absent == "exclude"), "miou_pct"].item() == 100
-    markdown = (tables / "seg.md").read_text()
-    assert "## colours" in markdown and "| oracle | val |" in markdown and "JI" in markdown
+    table_args = ["table-segmentation", "--summaries", str(out / "sum.csv"), "--per-class", str(out / "pc.csv"),
+                  "--reported", str(repo / "report" / "reported.yaml"),
+                  "--published-miou", "colours:oracle=clippy.voc_miou", "--published-ji", "colours:oracle=clippy.voc_ji",
+                  "--out-csv", str(tables / "seg.csv"), "--out-classes", f"colours={tables / 'seg_colours.csv'}",
+                  "--out-md", str(tables / "seg.md")]
+    assert main(table_args) == 0
+    table = pd.read_csv(tables / "seg.csv", keep_default_na=False)
+    assert len(table) == 5  # 2 alignments x 2 absent rules, plus the published-only JI row
+    reported = table[table.reported != ""]
+    assert sorted(reported.reported) == ["clippy.voc_ji", "clippy.voc_miou"]
+    miou_row = reported[reported.metric == "mIoU"].iloc[0]
+    assert (miou_row.alignment, miou_row.absent) == ("faithful", "zero")  # the replication's protocol only
+    assert reported[reported.metric == "JI"].iloc[0].value == ""  # JI: published only, never a value
+    assert json.loads((tables / "seg.json").read_text())["command"] == "clipxai table-segmentation"
+    classes = pd.read_csv(tables / "seg_colours.csv")
+    assert list(classes.columns[-3:]) == ["blue", "red", "green"] and len(classes) == 4
+    assert (tables / "seg_colours.json").is_file() and "## colours" in (tables / "seg.md").read_text()
+    # an id that reported.yaml does not know is refused
+    assert main(table_args[:7] + ["--published-miou", "colours:oracle=clippy.nonexistent"] + table_args[9:]) == 2
 
 
 def test_segment_voc_refuses_voc_extended_classes_on_another_label_set(colour_voc, tmp_path):
@@ -242,11 +257,15 @@ def test_zeroshot_verb_labels_line_up_with_class_names(colour_folders, tmp_path,
     # an incomplete copy is refused before any scoring
     assert main(base + ["--verify", "--expect-images", "7", "--expect-classes", "3", "--no-require-wnids"]) == 2
 
+    assert row.top1_lo <= 1.0 <= row.top1_hi
     table = tmp_path / "zs_table.csv"
     assert main(["table-zeroshot", "--results", str(out), "--reported", str(repo / "report" / "reported.yaml"),
-                 "--published", "colours:oracle", "--out-csv", str(table), "--out-md", str(tmp_path / "zs.md")]) == 0
-    rows = pd.read_csv(table)
-    assert rows.loc[0, "top1_pct"] == 100 and rows.loc[0, "published_top1_pct"] == 45.3
+                 "--published", "colours:oracle=clippy.imagenet_zeroshot_top1", "--out-csv", str(table),
+                 "--out-md", str(tmp_path / "zs.md")]) == 0
+    rows = pd.read_csv(table, keep_default_na=False)
+    assert list(rows.metric) == ["top1", "top5"] and rows.value.tolist() == [1.0, 1.0]
+    assert rows.reported.tolist() == ["clippy.imagenet_zeroshot_top1", ""]
+    assert json.loads(table.with_suffix(".json").read_text())["rule"] == "table_zeroshot"
 
 
 def test_real_tiny_vit_runs_end_to_end(colour_voc):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from clipxai.commands.zeroshot import add_model_arguments, load_for_args
 from clipxai.errors import InputError
-from clipxai.io import atomic_path, save_npz, write_csv, write_json
+from clipxai.io import save_npz, write_csv
 
 NAME = "segment-voc"
 HELP = "dense patch-text segmentation (CLIPpy protocol) of a VOC-format split: per-class IoU and mIoU"
@@ -46,11 +46,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'template with {} (e.g. "a {}")')
     parser.add_argument("--alignments", nargs="+", default=list(ALIGNMENTS), choices=ALIGNMENTS)
     parser.add_argument("--max-images", type=int, default=0, help="only the first N images (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over images (default 0)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the mIoU's 95%% "
+                        "interval (default 1000)")
     add_model_arguments(parser)
     parser.add_argument("--out", required=True, help="per-class IoU CSV")
     parser.add_argument("--summary", required=True, help="summary CSV (mIoU per alignment and absent mode)")
     parser.add_argument("--confusion", default=None, help="confusion matrices .npz")
-    parser.add_argument("--figure", default=None, help="example figure .png (a .json caption is written beside)")
+    parser.add_argument("--figure", default=None, help="example figure .png (a .pdf and the .json sidecar are "
+                        "written beside it)")
     parser.add_argument("--examples", type=int, default=4, help="images in the figure (default 4)")
     parser.add_argument("--rule", default="segment_voc", help="workflow rule named in the figure caption")
 
@@ -66,8 +70,11 @@ def prompt_classes(choice: str, dataset) -> list[str]:
     return list(VOC_EXTENDED_CLASSES)
 
 
-def result_tables(result, dataset, labels: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-class rows, summary rows) of a :class:`SegmentationResult`."""
+def result_tables(result, dataset, labels: dict, seed: int = 0, n_resamples: int = 1000
+                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per-class rows, summary rows with the mIoU's bootstrap 95% interval) of a :class:`SegmentationResult`."""
+    from clipxai.segmentation.dense import miou_interval
+
     per_class, summary = [], []
     for alignment, accumulator in result.accumulators.items():
         for absent in ABSENT_MODES:
@@ -76,10 +83,13 @@ def result_tables(result, dataset, labels: dict) -> tuple[pd.DataFrame, pd.DataF
                 per_class.append({**labels, "alignment": alignment, "absent": absent, "class_index": index,
                                   "class_name": name, "iou": float(scored["per_class"][index]),
                                   "present": int(scored["present"][index])})
+            lo, hi = miou_interval(result.per_image[alignment], absent, seed, n_resamples,
+                                   keys=(labels["dataset"], labels["model"], labels["split"], alignment, absent))
             summary.append({**labels, "alignment": alignment, "absent": absent, "n_images": result.n_images,
                             "n_label_classes": len(dataset.class_names), "n_prompt_classes": len(result.prompts),
                             "n_classes_present": int(scored["present"].sum()),
-                            "n_pixels": int(accumulator.confusion.sum()), "miou": scored["miou"]})
+                            "n_pixels": int(accumulator.confusion.sum()), "miou": scored["miou"], "miou_lo": lo,
+                            "miou_hi": hi})
     return pd.DataFrame(per_class), pd.DataFrame(summary)
 
 
@@ -118,8 +128,9 @@ def draw_examples(path: str, result, class_names, title: str) -> None:
     fig.legend(handles=handles, loc="lower center", ncol=min(6, len(handles)), fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, metadata={"Software": None})  # no version stamp: stable bytes
+    from clipxai.viz.provenance import save_figure
+
+    save_figure(fig, path)  # .png and .pdf, without timestamps: same input, same bytes
     plt.close(fig)
 
 
@@ -136,28 +147,30 @@ def run(args: argparse.Namespace) -> int:
                       n_examples=n_examples, progress=not args.no_progress)
     labels = {"dataset": args.dataset_label or Path(args.data).name, "model": args.model_label or args.model,
               "split": args.split}
-    per_class, summary = result_tables(result, dataset, labels)
+    per_class, summary = result_tables(result, dataset, labels, args.seed, args.bootstrap)
     write_csv(args.out, per_class)
     write_csv(args.summary, summary)
     if args.confusion:
+        image_ids = np.array(dataset.ids[:result.n_images])
         save_npz(args.confusion, class_names=np.array(dataset.class_names), prompts=np.array(result.prompts),
-                 **{f"confusion_{a}": acc.confusion for a, acc in result.accumulators.items()})
+                 image_id=image_ids, **{f"confusion_{a}": acc.confusion for a, acc in result.accumulators.items()},
+                 **{f"per_image_{a}": matrices for a, matrices in result.per_image.items()})
     if args.figure:
         title = f"{labels['model']} on {labels['dataset']} ({args.split}): dense patch-text segmentation"
         draw_examples(args.figure, result, dataset.class_names, title)
-        caption_path = str(Path(args.figure).with_suffix(".json"))
         miou = summary.set_index(["alignment", "absent"])["miou"]
         scores = "; ".join(f"{a} alignment mIoU {100 * miou[(a, 'zero')]:.1f}%" for a in result.accumulators)
-        write_json(caption_path, {
-            "title": title,
-            "caption": (f"First {len(result.examples)} images of the {args.split} split: the model's input (after its "
-                        "resize and centre crop), the label brought to that grid (faithful: squashed as in the "
-                        "CLIPpy replication; corrected: the image's own resize and crop) and the prediction (argmax "
-                        f"over {len(result.prompts)} class prompts, extra classes as background). Over "
-                        f"{result.n_images} images: {scores} (absent classes count as 0)."),
-            "rule": args.rule,
-            "inputs": [str(args.data), args.model] + ([args.pretrained] if args.pretrained else []),
-        })
+        from clipxai.viz.provenance import write_sidecar
+
+        write_sidecar(
+            args.figure, title=title, section="segmentation", rule=args.rule, command="clipxai segment-voc",
+            caption=(f"First {len(result.examples)} images of the {args.split} split: the model's input (after its "
+                     "resize and centre crop), the label brought to that grid (faithful: squashed as in the CLIPpy "
+                     "replication; corrected: the image's own resize and crop) and the prediction (argmax over "
+                     f"{len(result.prompts)} class prompts, extra classes as background). Over {result.n_images} "
+                     f"images: {scores} (absent classes count as 0)."),
+            inputs=[str(args.data)] + [p for p in (args.model, args.checkpoint, args.weights_stamp)
+                                       if p and Path(p).exists()])
     for row in summary.itertuples():
         log.info("%s %s: %s alignment, absent=%s: mIoU %.4f over %d images", row.model, row.dataset, row.alignment,
                  row.absent, row.miou, row.n_images)

@@ -1,12 +1,16 @@
-"""``clipxai table-segmentation``: the dense-segmentation (VOC mIoU) table from ``segment-voc`` outputs.
+"""``clipxai table-segmentation``: the dense-segmentation (VOC mIoU) tables from ``segment-voc`` outputs.
 
-Writes a tidy summary CSV (one row per data set x model x split x alignment x absent mode, mIoU in percent, with
-the published CLIPpy numbers beside the rows they are comparable to), a tidy per-class CSV, and a Markdown rendering
-(per data set: the summary, then per-class IoU for the faithful and the corrected protocol).
+* ``--out-csv``: one row per data set x model x split x alignment x absent mode x metric: ``value`` (fraction) with
+  its bootstrap 95% interval (``lo``, ``hi``). The row of the published protocol (faithful alignment, absent
+  classes counted as 0) of a run named by ``--published-miou`` carries the id of the published number in column
+  ``reported`` (report/reported.yaml ``published``), so the report puts the published value beside it. For the same
+  runs a ``JI`` row carries ``--published-ji``'s id with no value: the replication reports a Jaccard index but its
+  code does not compute it, so the protocol cannot be stated exactly and JI is shown as published only.
+* ``--out-classes DATASET=PATH`` (one per data set): per-class IoU, one row per model x split x alignment x absent,
+  one column per label class.
+* ``--out-md``: all of it as Markdown, in percent.
 
-Published numbers come from ``report/reported.yaml`` (section ``clippy``). The Jaccard index (JI) is shown as
-published only: the replication reports it but its code does not compute it, so its protocol cannot be stated
-exactly (``protocol_known: false`` there) and nothing here is compared with it.
+Every CSV gets its JSON sidecar (``clipxai.viz.provenance``).
 """
 
 from __future__ import annotations
@@ -20,27 +24,33 @@ from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
 
 NAME = "table-segmentation"
-HELP = "VOC dense-segmentation table (mIoU per model, per-class IoU) with the published CLIPpy numbers"
+HELP = "VOC dense-segmentation tables (mIoU with 95% CI per model, per-class IoU), tied to the published numbers"
 
 log = logging.getLogger(__name__)
 
 KEYS = ["dataset", "model", "split", "alignment", "absent"]
+PUBLISHED_PROTOCOL = ("faithful", "zero")  # the replication's label geometry and absent-class rule
 JI_NOTE = ("published only: the replication's code does not compute JI, so its protocol cannot be stated exactly; "
            "not reproduced")
+SECTION = "segmentation"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summaries", nargs="+", required=True, help="segment-voc summary CSVs")
     parser.add_argument("--per-class", nargs="+", required=True, help="segment-voc per-class CSVs")
-    parser.add_argument("--reported", default=None, help="report/reported.yaml (published numbers)")
-    parser.add_argument("--published", action="append", default=[], metavar="DATASET:MODEL",
-                        help="rows comparable with the published CLIPpy VOC numbers (repeatable)")
-    parser.add_argument("--out-csv", required=True)
-    parser.add_argument("--out-per-class", required=True)
+    parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
+    parser.add_argument("--published-miou", action="append", default=[], metavar="DATASET:MODEL=ID",
+                        help="the run that reproduces a published mIoU, and that number's id (repeatable)")
+    parser.add_argument("--published-ji", action="append", default=[], metavar="DATASET:MODEL=ID",
+                        help="a published JI for that run (shown, not reproduced)")
+    parser.add_argument("--out-csv", required=True, help="summary table")
+    parser.add_argument("--out-classes", nargs="*", default=[], metavar="DATASET=PATH",
+                        help="per-class table of each data set")
     parser.add_argument("--out-md", required=True)
+    parser.add_argument("--rule", default="table_segmentation", help="rule named in the sidecars")
 
 
-def _read(paths: list[str], required: list[str]) -> pd.DataFrame:
+def read_csvs(paths: list[str], required: list[str], what: str) -> pd.DataFrame:
     frames = []
     for path in paths:
         try:
@@ -49,94 +59,103 @@ def _read(paths: list[str], required: list[str]) -> pd.DataFrame:
             raise InputError(path, "(file)", f"a readable CSV ({err})") from None
         missing = [c for c in required if c not in frame.columns]
         if missing:
-            raise InputError(path, missing[0], "a column written by segment-voc")
+            raise InputError(path, missing[0], f"a column written by {what}")
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)
 
 
-def published_values(path: str | None) -> dict:
-    """``{"miou", "ji", "source"}`` of the published CLIPpy VOC numbers (percent), or {} without a file."""
-    if path is None:
-        return {}
-    import yaml
+def parse_ids(pairs: list[str], flag: str, reported: str | None) -> dict[tuple[str, str], str]:
+    """``DATASET:MODEL=ID`` arguments -> {(dataset, model): id}, each id checked against reported.yaml."""
+    known = None
+    if reported is not None:
+        import yaml
 
-    try:
-        with open(path) as fh:
-            reported = yaml.safe_load(fh) or {}
-        values = reported["clippy"]["values"]
-        return {"miou": float(values["voc_miou"]["value"]), "ji": float(values["voc_ji"]["value"]),
-                "source": str(reported["clippy"].get("source", ""))}
-    except (OSError, yaml.YAMLError) as err:
-        raise InputError(path, "(file)", f"a readable YAML file ({err})") from None
-    except (KeyError, TypeError, ValueError):
-        raise InputError(path, "clippy.values.voc_miou/voc_ji.value", "the published CLIPpy VOC numbers") from None
+        try:
+            with open(reported) as fh:
+                known = set((yaml.safe_load(fh) or {}).get("published") or {})
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(reported, "(file)", f"a readable YAML file ({err})") from None
+    ids = {}
+    for pair in pairs:
+        run, sep, key = pair.partition("=")
+        dataset, colon, model = run.partition(":")
+        if not (sep and colon and dataset and model and key):
+            raise InputError(flag, "value", f"DATASET:MODEL=ID, got {pair!r}")
+        if known is not None and key not in known:
+            raise InputError(reported, f"published.{key}", f"an entry for {flag} {pair}")
+        ids[(dataset, model)] = key
+    return ids
 
 
-def _markdown(frame: pd.DataFrame, float_digits: int = 1) -> str:
-    """A GitHub-style Markdown table (no extra dependency); NaN shown as an empty cell."""
-    header = "| " + " | ".join(str(c) for c in frame.columns) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    rows = []
+def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
+    """A GitHub-style Markdown table; floats with ``digits`` decimals, NaN as an empty cell."""
+    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
     for values in frame.itertuples(index=False):
-        cells = []
-        for value in values:
-            if isinstance(value, float):
-                cells.append("" if pd.isna(value) else f"{value:.{float_digits}f}")
-            else:
-                cells.append(str(value))
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join([header, rule, *rows]) + "\n"
+        cells = [("" if pd.isna(v) else f"{v:.{digits}f}") if isinstance(v, float) else str(v) for v in values]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
-def build_tables(summary: pd.DataFrame, per_class: pd.DataFrame, published: dict,
-                 comparable: set[tuple[str, str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(summary table, per-class table), both tidy, IoU in percent, sorted by their keys."""
-    table = summary[KEYS + ["n_images", "n_classes_present", "miou"]].copy()
-    table["miou_pct"] = 100 * table.pop("miou")
-    is_published = [(d, m) in comparable for d, m in zip(table["dataset"], table["model"])]
-    table["published_miou_pct"] = [published.get("miou") if p else float("nan") for p in is_published]
-    table["published_ji_pct"] = [published.get("ji") if p else float("nan") for p in is_published]
-    table["published_note"] = [f"{published.get('source', '')}; JI {JI_NOTE}" if p and published else ""
-                               for p in is_published]
-    classes = per_class[KEYS + ["class_index", "class_name", "iou", "present"]].copy()
-    classes["iou_pct"] = 100 * classes.pop("iou")
-    return (table.sort_values(KEYS, kind="stable").reset_index(drop=True),
-            classes.sort_values(KEYS + ["class_index"], kind="stable").reset_index(drop=True))
+def summary_table(summary: pd.DataFrame, miou_ids: dict, ji_ids: dict) -> pd.DataFrame:
+    rows = []
+    for record in summary.sort_values(KEYS, kind="stable").to_dict("records"):
+        run = (record["dataset"], record["model"])
+        published = (record["alignment"], record["absent"]) == PUBLISHED_PROTOCOL
+        base = {k: record[k] for k in KEYS}
+        rows.append({**base, "metric": "mIoU", "value": record["miou"], "lo": record["miou_lo"],
+                     "hi": record["miou_hi"], "n_images": record["n_images"],
+                     "reported": miou_ids.get(run, "") if published else "", "note": ""})
+        if published and run in ji_ids:
+            rows.append({**base, "metric": "JI", "value": float("nan"), "lo": float("nan"), "hi": float("nan"),
+                         "n_images": record["n_images"], "reported": ji_ids[run], "note": JI_NOTE})
+    return pd.DataFrame(rows)
 
 
-def markdown(table: pd.DataFrame, classes: pd.DataFrame) -> str:
-    parts = ["# Dense patch-text segmentation (CLIPpy protocol), mIoU %\n",
-             "alignment: faithful = label squashed to the crop (as the replication), corrected = label through the "
-             "image's own resize + centre crop. absent: zero = a class absent from prediction and label counts as "
-             f"IoU 0 (as the replication), exclude = left out. JI: {JI_NOTE}.\n"]
-    for dataset, rows in table.groupby("dataset", sort=True):
-        parts.append(f"\n## {dataset}\n\n")
-        parts.append(_markdown(rows.drop(columns=["dataset", "published_note"])))
-        for alignment, absent in (("faithful", "zero"), ("corrected", "exclude")):
-            subset = classes[(classes["dataset"] == dataset) & (classes["alignment"] == alignment)
-                             & (classes["absent"] == absent)]
-            if subset.empty:
-                continue
-            wide = subset.pivot_table(index=["model", "split"], columns="class_index", values="iou_pct",
-                                      dropna=False, sort=True)
-            names = subset.drop_duplicates("class_index").set_index("class_index")["class_name"]
-            wide.columns = [names[c] for c in wide.columns]
-            parts.append(f"\nPer-class IoU %, {alignment} alignment, absent={absent}:\n\n")
-            parts.append(_markdown(wide.reset_index()))
-    return "".join(parts)
+def class_table(per_class: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Per-class IoU of one data set: a row per model x split x alignment x absent, a column per class."""
+    subset = per_class[per_class["dataset"] == dataset]
+    if subset.empty:
+        raise InputError("--out-classes", dataset, "a data set with per-class results")
+    names = subset.drop_duplicates("class_index").sort_values("class_index")["class_name"].tolist()
+    wide = subset.pivot_table(index=KEYS[1:], columns="class_index", values="iou", dropna=False, sort=True)
+    wide.columns = names
+    return wide.reset_index()
 
 
 def run(args: argparse.Namespace) -> int:
-    summary = _read(args.summaries, KEYS + ["n_images", "n_classes_present", "miou"])
-    per_class = _read(args.per_class, KEYS + ["class_index", "class_name", "iou", "present"])
-    comparable = set()
-    for pair in args.published:
-        if ":" not in pair:
-            raise InputError("--published", "value", f"DATASET:MODEL, got {pair!r}")
-        comparable.add(tuple(pair.split(":", 1)))
-    table, classes = build_tables(summary, per_class, published_values(args.reported), comparable)
+    from clipxai.viz.provenance import write_sidecar
+
+    summary = read_csvs(args.summaries, KEYS + ["n_images", "miou", "miou_lo", "miou_hi"], "segment-voc")
+    per_class = read_csvs(args.per_class, KEYS + ["class_index", "class_name", "iou"], "segment-voc")
+    miou_ids = parse_ids(args.published_miou, "--published-miou", args.reported)
+    ji_ids = parse_ids(args.published_ji, "--published-ji", args.reported)
+    table = summary_table(summary, miou_ids, ji_ids)
     write_csv(args.out_csv, table)
-    write_csv(args.out_per_class, classes)
-    write_text(args.out_md, markdown(table, classes))
-    log.info("segmentation table: %d rows, %d per-class rows", len(table), len(classes))
+    inputs = list(args.summaries) + list(args.per_class)
+    write_sidecar(args.out_csv, title="Dense patch-text segmentation on VOC-format data (CLIPpy protocol)",
+                  caption=("mIoU over the label classes with a bootstrap 95% interval over images. alignment: "
+                           "faithful = label squashed to the model's input size while the image is centre-cropped "
+                           "(the replication), corrected = label through the image's own resize and crop. absent: "
+                           "zero = a class absent from prediction and label counts as IoU 0 (the replication), "
+                           f"exclude = left out of the mean. JI: {JI_NOTE}."),
+                  rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION)
+    parts = ["# Dense patch-text segmentation (CLIPpy protocol)\n\n", f"JI: {JI_NOTE}.\n"]
+    shown = table.assign(value=100 * table["value"], lo=100 * table["lo"], hi=100 * table["hi"])
+    for item in args.out_classes:
+        dataset, sep, path = item.partition("=")
+        if not sep:
+            raise InputError("--out-classes", "value", f"DATASET=PATH, got {item!r}")
+        classes = class_table(per_class, dataset)
+        write_csv(path, classes)
+        write_sidecar(path, title=f"Per-class IoU, dense segmentation on {dataset}",
+                      caption=("IoU of each label class (fraction) over the whole split, per model, alignment "
+                               "and absent-class rule (see the segmentation table)."),
+                      rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION)
+        parts.append(f"\n## {dataset}\n\nmIoU % (95% CI):\n\n")
+        parts.append(markdown_table(shown[shown["dataset"] == dataset].drop(columns=["dataset", "note"])))
+        parts.append("\nPer-class IoU %:\n\n")
+        numeric = classes.columns[len(KEYS) - 1:]
+        parts.append(markdown_table(classes.assign(**{c: 100 * classes[c] for c in numeric})))
+    write_text(args.out_md, "".join(parts))
+    log.info("segmentation table: %d rows over %d data sets", len(table), table["dataset"].nunique())
     return 0

@@ -1,8 +1,10 @@
-"""``clipxai table-zeroshot``: the zero-shot classification table (top-1 / top-5 per data set and model) from
-``zeroshot`` outputs, with the published CLIPpy ImageNet top-1 beside the rows it is comparable to.
+"""``clipxai table-zeroshot``: the zero-shot classification table from ``zeroshot`` outputs.
 
-Writes a tidy CSV (accuracies in percent) and a Markdown rendering. Published numbers come from
-``report/reported.yaml`` (section ``clippy``: ``imagenet_zeroshot_top1``).
+One row per data set x model x metric (top-1, top-5): ``value`` (fraction) with its bootstrap 95% interval
+(``lo``, ``hi``), the number of images, classes and templates. A top-1 row of a run named by ``--published``
+carries the id of the published number in column ``reported`` (report/reported.yaml ``published``: CLIPpy's 45.3,
+open_clip's benchmark results for the papers' models), so the report shows the published value beside it. Also
+writes the JSON sidecar and a Markdown rendering (percent).
 """
 
 from __future__ import annotations
@@ -12,67 +14,56 @@ import logging
 
 import pandas as pd
 
-from clipxai.commands.table_segmentation import _markdown, _read
-from clipxai.errors import InputError
+from clipxai.commands.table_segmentation import markdown_table, parse_ids, read_csvs
 from clipxai.io import write_csv, write_text
 
 NAME = "table-zeroshot"
-HELP = "zero-shot classification table (top-1/top-5 per data set and model) with the published CLIPpy number"
+HELP = "zero-shot classification table (top-1/top-5 with 95% CI per data set and model), tied to published numbers"
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "model", "n_images", "n_classes", "n_templates", "templates", "top1", "top5", "chance_top1",
-           "complete"]
+COLUMNS = ["dataset", "model", "n_images", "n_classes", "n_templates", "templates", "top1", "top1_lo", "top1_hi",
+           "top5", "top5_lo", "top5_hi", "chance_top1", "complete"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", nargs="+", required=True, help="zeroshot summary CSVs")
-    parser.add_argument("--reported", default=None, help="report/reported.yaml (published numbers)")
-    parser.add_argument("--published", action="append", default=[], metavar="DATASET:MODEL",
-                        help="rows comparable with the published CLIPpy ImageNet top-1 (repeatable)")
+    parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
+    parser.add_argument("--published", action="append", default=[], metavar="DATASET:MODEL=ID",
+                        help="a run whose top-1 reproduces a published number, and that number's id (repeatable)")
     parser.add_argument("--out-csv", required=True)
     parser.add_argument("--out-md", required=True)
+    parser.add_argument("--rule", default="table_zeroshot", help="rule named in the sidecar")
 
 
-def published_top1(path: str | None) -> dict:
-    """``{"top1", "source"}`` (percent) of the published CLIPpy ImageNet zero-shot top-1, or {} without a file."""
-    if path is None:
-        return {}
-    import yaml
-
-    try:
-        with open(path) as fh:
-            reported = yaml.safe_load(fh) or {}
-        return {"top1": float(reported["clippy"]["values"]["imagenet_zeroshot_top1"]["value"]),
-                "source": str(reported["clippy"].get("source", ""))}
-    except (OSError, yaml.YAMLError) as err:
-        raise InputError(path, "(file)", f"a readable YAML file ({err})") from None
-    except (KeyError, TypeError, ValueError):
-        raise InputError(path, "clippy.values.imagenet_zeroshot_top1.value", "the published number") from None
-
-
-def build_table(results: pd.DataFrame, published: dict, comparable: set[tuple[str, str]]) -> pd.DataFrame:
-    table = results[COLUMNS].copy()
-    for column in ("top1", "top5", "chance_top1"):
-        table[f"{column}_pct"] = 100 * table.pop(column)
-    is_published = [(d, m) in comparable for d, m in zip(table["dataset"], table["model"])]
-    table["published_top1_pct"] = [published.get("top1") if p else float("nan") for p in is_published]
-    table["published_source"] = [published.get("source", "") if p else "" for p in is_published]
-    return table.sort_values(["dataset", "model"], kind="stable").reset_index(drop=True)
+def build_table(results: pd.DataFrame, ids: dict) -> pd.DataFrame:
+    rows = []
+    for record in results.sort_values(["dataset", "model"], kind="stable").to_dict("records"):
+        for metric in ("top1", "top5"):
+            rows.append({"dataset": record["dataset"], "model": record["model"], "metric": metric,
+                         "value": record[metric], "lo": record[f"{metric}_lo"], "hi": record[f"{metric}_hi"],
+                         "chance": record["chance_top1"] if metric == "top1" else min(1.0, 5 * record["chance_top1"]),
+                         "n_images": record["n_images"], "n_classes": record["n_classes"],
+                         "n_templates": record["n_templates"], "templates": record["templates"],
+                         "complete": bool(record["complete"]),
+                         "reported": ids.get((record["dataset"], record["model"]), "") if metric == "top1" else ""})
+    return pd.DataFrame(rows)
 
 
 def run(args: argparse.Namespace) -> int:
-    results = _read(args.results, COLUMNS)
-    comparable = set()
-    for pair in args.published:
-        if ":" not in pair:
-            raise InputError("--published", "value", f"DATASET:MODEL, got {pair!r}")
-        comparable.add(tuple(pair.split(":", 1)))
-    table = build_table(results, published_top1(args.reported), comparable)
+    from clipxai.viz.provenance import write_sidecar
+
+    results = read_csvs(args.results, COLUMNS, "zeroshot")
+    table = build_table(results, parse_ids(args.published, "--published", args.reported))
     write_csv(args.out_csv, table)
-    parts = ["# Zero-shot classification, accuracy %\n\n",
-             "ImageNet: open_clip's 1,000 class names x OpenAI's 80 templates; shapes: \"a {class}\".\n\n",
-             _markdown(table.drop(columns=["published_source"]))]
-    write_text(args.out_md, "".join(parts))
+    write_sidecar(args.out_csv, title="Zero-shot classification accuracy",
+                  caption=("Top-1 and top-5 accuracy (fraction) with a bootstrap 95% interval over images. ImageNet:"
+                           " open_clip's 1,000 class names, the mean of OpenAI's 80 templates per class (as CLIPpy's"
+                           " evaluation); shapes: the class name in \"a {}\". complete = every image of the split was"
+                           " scored."),
+                  rule=args.rule, command="clipxai table-zeroshot", inputs=list(args.results), section="zero-shot")
+    shown = table.assign(value=100 * table["value"], lo=100 * table["lo"], hi=100 * table["hi"],
+                         chance=100 * table["chance"])
+    write_text(args.out_md, "# Zero-shot classification, accuracy %\n\n" + markdown_table(shown))
     log.info("zero-shot table: %d rows", len(table))
     return 0

@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-require-wnids", action="store_true",
                         help="with --verify: class folders need not be named by WordNet ids (synthetic sets)")
     parser.add_argument("--max-images", type=int, default=0, help="score only the first N images (0 = all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over images (default 0)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals "
+                        "(default 1000)")
     add_model_arguments(parser)
     parser.add_argument("--out", required=True, help="summary CSV (one row)")
     parser.add_argument("--predictions", default=None, help="per-image .npz: image_path, label, top5, class_names")
@@ -152,6 +155,7 @@ def image_logits(model, samples: list[tuple[Path, int]], weights: torch.Tensor, 
 
 def run(args: argparse.Namespace) -> int:
     from clipxai.data import imagenet
+    from clipxai.metrics.bootstrap import ci
     from clipxai.metrics.classification import topk_correct
     from clipxai.models.zeroshot import classifier
 
@@ -174,12 +178,15 @@ def run(args: argparse.Namespace) -> int:
     logits = image_logits(model, samples, weights, args.batch_size, args.workers, not args.no_progress)
     labels = np.array([label for _, label in samples], dtype=np.int64)
     scores = logits.numpy()
-    top1, top5 = topk_correct(scores, labels, 1), topk_correct(scores, labels, 5)
     row = {"dataset": args.dataset_label or Path(args.data).name, "model": args.model_label or args.model,
            "n_images": len(samples), "n_classes": len(names), "n_templates": len(templates),
-           "templates": args.templates if args.templates == "openai" else " | ".join(templates),
-           "top1": float(top1.mean()), "top5": float(top5.mean()), "chance_top1": 1.0 / len(names),
-           "complete": bool(not args.max_images or args.max_images >= len(dataset.samples))}
+           "templates": args.templates if args.templates == "openai" else " | ".join(templates)}
+    for k in (1, 5):
+        correct = topk_correct(scores, labels, k).astype(np.float64)
+        mean, lo, hi = ci(correct, args.seed, args.bootstrap, keys=(row["dataset"], row["model"], f"top{k}"))
+        row.update({f"top{k}": mean, f"top{k}_lo": lo, f"top{k}_hi": hi})
+    row.update({"chance_top1": 1.0 / len(names),
+                "complete": bool(not args.max_images or args.max_images >= len(dataset.samples))})
     write_csv(args.out, pd.DataFrame([row]))
     if args.predictions:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :5]

@@ -178,10 +178,37 @@ class Example:
 
 @dataclass
 class SegmentationResult:
-    accumulators: dict[str, ConfusionAccumulator]  # alignment -> confusion over label classes
+    accumulators: dict[str, ConfusionAccumulator]  # alignment -> confusion over label classes, summed
+    per_image: dict[str, np.ndarray]                # alignment -> int64 [N, C, C], one confusion per image
     n_images: int
     prompts: list[str]
     examples: list[Example]
+
+
+def miou_interval(per_image: np.ndarray, absent: str, seed: int, n_resamples: int = 1000, level: float = 0.95,
+                  keys: tuple = ()) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the data-set mIoU: images resampled with replacement, their confusion
+    matrices summed, mIoU recomputed (:class:`ConfusionAccumulator`, the same ``absent`` rule). Draws come from
+    ``clipxai.seeding.rng(seed, "bootstrap", *keys)``."""
+    from clipxai.seeding import rng
+
+    n_images, n_classes, _ = per_image.shape
+    if n_images == 0:
+        return float("nan"), float("nan")
+    generator = rng(seed, "bootstrap", *keys)
+    flat = per_image.reshape(n_images, -1).astype(np.float64)
+    values = np.empty(n_resamples)
+    block = max(1, (1 << 22) // n_images)  # resample weights drawn in blocks: memory stays bounded
+    for start in range(0, n_resamples, block):
+        stop = min(start + block, n_resamples)
+        draws = generator.integers(0, n_images, size=(stop - start, n_images))
+        weights = np.stack([np.bincount(row, minlength=n_images) for row in draws]).astype(np.float64)
+        for offset, summed in enumerate(weights @ flat):
+            accumulator = ConfusionAccumulator(n_classes)
+            accumulator.confusion = np.rint(summed).astype(np.int64).reshape(n_classes, n_classes)
+            values[start + offset] = accumulator.result(absent=absent)["miou"]
+    lo, hi = np.nanquantile(values, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
 
 
 def _denormalise(image: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -235,14 +262,17 @@ def evaluate(model, dataset, class_names: Sequence[str], *, prompt: str = CLIPPY
     size = model.image_size
     loader = torch.utils.data.DataLoader(_AlignedVOC(dataset, model.preprocess, size, alignments, max_images),
                                          batch_size=batch_size, num_workers=workers, shuffle=False)
-    accumulators = {a: ConfusionAccumulator(n_label, ignore_index=255) for a in alignments}
+    per_image: dict[str, list[np.ndarray]] = {a: [] for a in alignments}
     examples: list[Example] = []
     n_images = 0
     for indices, images, labels in tqdm(loader, desc="segment", unit="batch", disable=not progress):
         features = patch_features(model, images.to(model.device))
         pred = predict(features, model.grid, text, (size, size), n_label).cpu().numpy()
         for alignment in alignments:
-            accumulators[alignment].update(pred, labels[alignment].numpy())
+            label = labels[alignment].numpy()
+            for row in range(len(indices)):
+                per_image[alignment].append(
+                    ConfusionAccumulator(n_label, ignore_index=255).update(pred[row], label[row]).confusion)
         n_images += len(indices)
         for row in range(len(indices)):
             if len(examples) >= n_examples:
@@ -253,4 +283,10 @@ def evaluate(model, dataset, class_names: Sequence[str], *, prompt: str = CLIPPY
                                     prediction=pred[row].astype(np.uint8)))
     if n_images == 0:
         raise InputError(dataset.root, f"{dataset.split} split", "at least one image")
-    return SegmentationResult(accumulators=accumulators, n_images=n_images, prompts=prompts, examples=examples)
+    stacked = {a: np.stack(per_image[a]) for a in alignments}
+    accumulators = {}
+    for alignment in alignments:
+        accumulators[alignment] = ConfusionAccumulator(n_label, ignore_index=255)
+        accumulators[alignment].confusion = stacked[alignment].sum(axis=0)
+    return SegmentationResult(accumulators=accumulators, per_image=stacked, n_images=n_images, prompts=prompts,
+                              examples=examples)
