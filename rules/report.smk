@@ -12,6 +12,7 @@
 # Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue.
 localrules:
     table_grounding,
+    table_zeroshot_shapes,
     figure_grounding,
     figure_grounding_bars,
     figure_layers,
@@ -62,6 +63,25 @@ rule table_grounding:
     shell:
         "{CLIPXAI} table-grounding --summaries {input.summaries} --entries {input.entries} --out-csv {output.csv}"
         " --out-exclusions {output.exclusions} --out-md {output.md} 2> {log}"
+
+
+rule table_zeroshot_shapes:
+    input:
+        all_zeroshot(),
+    output:
+        csv=report(table_path("zeroshot_shapes"), caption="../report/snakemake/table_zeroshot_shapes.rst",
+                   category="Tables"),
+        meta=sidecar(table_path("zeroshot_shapes")),
+    log:
+        log_path("table_zeroshot_shapes", "zeroshot_shapes"),
+    benchmark:
+        bench_path("table_zeroshot_shapes", "zeroshot_shapes")
+    shell:
+        "{CLIPXAI} table-zeroshot-shapes --results {input} --out {output.csv} 2> {log}"
+
+
+if all_zeroshot():
+    report_table("zeroshot_shapes")
 
 
 # ---------------------------------------------------------------------------------------------------- figures

@@ -343,3 +343,23 @@ def test_copy_of_run_renders_identically_apart_from_the_timestamp(run_dir, tmp_p
     second = render_report(other, run)
     strip = re.compile(r"Generated [^<]* from commit")
     assert strip.sub("", first) == strip.sub("", second)
+
+
+def test_zeroshot_shapes_table_collects_every_model_with_provenance(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = []
+    for model, top1 in (("toy", 0.5), ("untrained", 0.1)):
+        path = Path("results/shapes") / model / "zeroshot.csv"
+        path.parent.mkdir(parents=True)
+        pd.DataFrame({"subset": ["all", "held-out combinations"], "n_images": [20, 4], "top1": [top1, top1 / 2],
+                      "chance_top1": [1 / 30, 1 / 30]}).to_csv(path, index=False)
+        paths.append(str(path))
+    assert main(["table-zeroshot-shapes", "--results", *paths, "--out", "results/tables/zeroshot_shapes.csv"]) == 0
+    table = pd.read_csv("results/tables/zeroshot_shapes.csv")
+    assert list(table.columns[:3]) == ["dataset", "model", "subset"]
+    assert table[["model", "top1"]].values.tolist() == [["toy", 0.5], ["toy", 0.25], ["untrained", 0.1],
+                                                         ["untrained", 0.05]]
+    meta = json.loads(Path("results/tables/zeroshot_shapes.json").read_text())
+    assert meta["inputs"] == paths and meta["rule"] == "table_zeroshot_shapes"
+    pd.read_csv(paths[0]).drop(columns=["top1"]).to_csv(paths[0], index=False)
+    assert main(["table-zeroshot-shapes", "--results", *paths, "--out", "x.csv"]) == 2

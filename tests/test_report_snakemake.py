@@ -48,6 +48,7 @@ def _report(root: Path) -> subprocess.CompletedProcess:
 
 def test_snakemake_report_holds_the_report_folder_tables_and_figures(tmp_path):
     known = ["results/tables/grounding.csv", "results/tables/grounding_exclusions.csv",
+             "results/tables/zeroshot_shapes.csv",
              "results/figures/grounding_bars.png", "results/figures/grounding_examples_shapes_toy.png",
              *[f"results/figures/saliency_{kind}_shapes_toy.png" for kind in ("layers", "methods", "polarity",
                                                                               "perword")],

@@ -24,6 +24,7 @@ COMMAND_MODULES: list[str] = [
     "table_grounding",
     "table_segmentation",
     "table_zeroshot",
+    "table_zeroshot_shapes",
     "table_heads",
     "table_imagenet_seg",
     "table_waterbirds",
