@@ -82,6 +82,12 @@ def load_model(model: str, pretrained: str | None = None, checkpoint: str | None
     workflow's ``fetch_weights`` rule has filled that cache). ``checkpoint`` is a local state dict (.pt/.safetensors),
     loaded with ``weights_only=True``. Neither given: random initialisation (tests, speed benchmarks).
     """
+    from clipxai.models import clippy  # registers clippy-B-16 with open_clip (import here: clippy imports us)
+
+    if model == clippy.MODEL_NAME or (not Path(model).exists() and clippy.is_clippy(model)):
+        # timm image tower + Hugging Face text tower: random init must not fetch T5 weights, and the released
+        # checkpoint needs its keys converted
+        return clippy.load(model, pretrained, checkpoint, device)
     if pretrained and checkpoint:
         raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
     if checkpoint is not None:
