@@ -239,6 +239,8 @@ def test_generic_table_gets_published_value_difference_and_unverified_mark(run_d
     assert len(glance) == 1 + 2 + 6 + 6 + 2  # header, one row per table, the compared values
     assert sum("n/a: different data / model" in r for r in glance) == 6
     assert any("50.8 % -0.0180" in r for r in glance)
+    ji = next(r for r in glance if r.startswith("Jaccard index"))
+    assert "0.4600 47.5 %" in ji  # no interval given: none drawn
 
 
 def test_captions_and_titles_from_data_are_escaped(run_dir):
