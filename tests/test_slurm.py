@@ -4,8 +4,9 @@ A one-node cluster (tests/slurm/local_slurm.py: munged, slurmctld, slurmd on 127
 `gpu` with fake GPUs) runs the embedded-default DAG (its grounding branch) on a tiny configuration through
 `--profile profiles/slurm --profile tests/slurm/profile`. Checked: every non-local job went to the partition its
 `gpu` resource calls for and was given the threads, memory, time and GPUs its rule declares; localrules stayed on
-the head node; the result tables equal a local run's byte for byte; a job that fails on the cluster is retried as
-the profile says, reported, and makes the run exit non-zero.
+the head node; the result tables equal a local run's byte for byte; the step that runs a GPU job's command sees
+the GPU SLURM gave it (CUDA_VISIBLE_DEVICES, what `device: auto` reads); a job that fails on the cluster is retried
+as the profile says, reported, and makes the run exit non-zero.
 
 When it runs: only where asked for, because it needs root and the `slurm-wlm` and `munge` packages and takes
 minutes. Asked for = selected explicitly (`pytest -m slurm`, or this file named on the command line) or `CI=true`
@@ -32,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SLURM_PROFILE = REPO / "profiles" / "slurm"
 TEST_PROFILE = REPO / "tests" / "slurm" / "profile"
 TINY_CONFIG = REPO / "tests" / "data" / "config_tiny.yaml"
+GPU_PROBE = REPO / "tests" / "slurm" / "gpu_probe.smk"
 # Wall-clock bounds (SIGKILL): a run that hangs (e.g. a lost status query) fails the test instead of CI.
 RUN_TIMEOUT_S = 600
 FAILING_RUN_TIMEOUT_S = 300
@@ -182,31 +184,51 @@ def cluster(request, tmp_path_factory):
     return slurm
 
 
+def start_snakemake(workdir: Path, command: list[str], env: dict[str, str]):
+    """Start a Snakemake run in the background; return (wait: () -> Run, stop: () -> None)."""
+    log = (workdir / "snakemake.out").open("w")
+    process = subprocess.Popen(command, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    start = time.monotonic()
+
+    def wait() -> Run:
+        returncode = process.wait()
+        log.flush()
+        return Run(returncode, (workdir / "snakemake.out").read_text(), workdir, time.monotonic() - start)
+
+    def stop() -> None:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)  # our own session: the timeout wrapper and Snakemake under it
+            process.wait()
+        log.close()
+
+    return wait, stop
+
+
 @pytest.fixture(scope="module")
 def reference_run(cluster, tmp_path_factory):
     """A local run of the same DAG, started in the background: it overlaps the SLURM run's queueing waits."""
     workdir = tmp_path_factory.mktemp("local")
     config = tiny_slurm_config(workdir / "run-config" / "config.yaml")
-    log = (workdir / "snakemake.out").open("w")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    process = subprocess.Popen(snakemake_command(RUN_TIMEOUT_S, config, "--cores", "2"), cwd=workdir, env=env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    start = time.monotonic()
-
-    def finish() -> Run:
-        returncode = process.wait()
-        log.flush()
-        return Run(returncode, (workdir / "snakemake.out").read_text(), workdir, time.monotonic() - start)
-
-    yield finish
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)  # our own session: the timeout wrapper and Snakemake under it
-        process.wait()
-    log.close()
+    wait, stop = start_snakemake(workdir, snakemake_command(RUN_TIMEOUT_S, config, "--cores", "2"), env)
+    yield wait
+    stop()
 
 
 @pytest.fixture(scope="module")
-def slurm_run(cluster, reference_run, tmp_path_factory):
+def gpu_probe(cluster, tmp_path_factory):
+    """One GPU job (tests/slurm/gpu_probe.smk) through the same profiles, in the background."""
+    workdir = tmp_path_factory.mktemp("probe")
+    command = ["timeout", "-s", "KILL", str(FAILING_RUN_TIMEOUT_S), sys.executable, "-m", "snakemake",
+               "--snakefile", str(GPU_PROBE), "--profile", str(SLURM_PROFILE), "--profile", str(TEST_PROFILE)]
+    wait, stop = start_snakemake(workdir, command, cluster.env())
+    yield wait
+    stop()
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, reference_run, gpu_probe, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("slurm")
     config = tiny_slurm_config(workdir / "run-config" / "config.yaml")
     command = snakemake_command(RUN_TIMEOUT_S, config, "--profile", str(SLURM_PROFILE), "--profile",
@@ -270,6 +292,17 @@ def test_slurm_results_equal_a_local_run_byte_for_byte(slurm_run, reference_run)
     assert sorted(on_slurm) == sorted(on_host)
     differing = [name for name in on_host if on_slurm[name] != on_host[name]]
     assert not differing, f"tables differ between SLURM and local runs: {differing}"
+
+
+def test_a_gpu_job_step_sees_the_gpu_it_was_given(gpu_probe, cluster):
+    run = gpu_probe()
+    assert run.returncode == 0, f"GPU probe failed ({run.returncode}):\n{run.output[-5000:]}"
+    (job,) = [job for job in run.jobs().values() if not job.local]
+    record = cluster.jobs()[job.slurm_ids[0]]
+    assert (record.partition, record.gpus) == ("gpu", 1), record
+    # The step running the command (srun inside the batch job) sees one of the node's GPUs, by its index.
+    seen = (run.workdir / "gpu_probe.txt").read_text().strip()
+    assert seen in {f"CUDA_VISIBLE_DEVICES={index}" for index in range(len(local_slurm.FAKE_GPU_FILES))}, seen
 
 
 def test_a_failing_job_is_retried_reported_and_fails_the_run(failing_run):

@@ -142,6 +142,8 @@ class LocalSlurm:
         # Drop variables of an enclosing SLURM job: they would make sbatch/srun act inside that job.
         for key in [k for k in env if k.startswith("SLURM_") and k != "SLURM_CONF"]:
             del env[key]
+        # A job's GPUs must come from SLURM, not from the submitting shell (sbatch exports its environment).
+        env.pop("CUDA_VISIBLE_DEVICES", None)
         return env
 
     def write_config(self) -> None:
