@@ -17,10 +17,12 @@ include: "rules/attribute.smk"
 include: "rules/score.smk"
 include: "rules/report.smk"
 include: "rules/segmentation.smk"
+include: "rules/heads.smk"
 
 
 rule all:
     input:
         report_dir(),
         segmentation_targets(),
+        heads_targets(),
     default_target: True

@@ -20,12 +20,17 @@ WATERBIRDS_ARCHIVE_ROOT = "waterbird_complete95_forest2water2"  # the folder the
 WATERBIRDS_EVAL_SPLIT, WATERBIRDS_REFERENCE_SPLIT = "test", "val"
 
 
+class _HeadsConfigError(Exception):
+    pass
+
+
 def _heads_config_error(key, expected):
-    raise WorkflowError(f"invalid configuration: heads.{key}: expected {expected}")
+    raise _HeadsConfigError(f"invalid configuration: heads.{key}: expected {expected}")
 
 
 def _check_heads_config():
-    """Cross-references the schema cannot express (names defined elsewhere, kinds that fit each protocol)."""
+    """Cross-references the schema cannot express (names defined elsewhere, kinds that fit each protocol);
+    the first problem raises _HeadsConfigError with one line naming the key."""
     for name in HEADS["models"]:
         if name not in MODELS:
             _heads_config_error("models", f"models defined under models, got {name!r}")
@@ -70,8 +75,8 @@ def _check_heads_config():
             needed = ["image_size", "n_val"] + (["n_test"] if spec["kind"] == "shapes-waterbirds" else [])
             for key in needed:
                 if key not in spec:
-                    raise WorkflowError(f"invalid configuration: datasets.{name}.{key}: expected a number for a "
-                                        f"{spec['kind']} data set")
+                    raise _HeadsConfigError(f"invalid configuration: datasets.{name}.{key}: expected a number for "
+                                            f"a {spec['kind']} data set")
 
 
 def neighbours_algorithm():
@@ -84,7 +89,10 @@ def neighbours_algorithm():
 
 
 if HEADS:
-    _check_heads_config()
+    try:
+        _check_heads_config()
+    except _HeadsConfigError as err:
+        raise WorkflowError(str(err)) from None
 
 
 # ---- paths (declared once) ----

@@ -50,8 +50,8 @@ def run(args: argparse.Namespace) -> int:
     for (dataset, model), block in table.groupby(["dataset", "model"], sort=False):
         shown = block[["method", "n_images"]].copy()
         for metric, title in zip(METRICS, ["pixAcc (%)", "mIoU (%)", "mAP (%)"]):
-            shown[title] = 100 * block[metric]
-        shown["zero-shot top-1 (%)"] = 100 * block["top1"]
+            shown[title] = 100 * block[metric].astype(float)
+        shown["zero-shot top-1 (%)"] = 100 * block["top1"].astype(float)
         blocks.append(f"## {dataset} / {model}\n\n{markdown(shown, digits=2)}")
     write_text(args.out_md, "\n".join(blocks))
     methods = ", ".join(dict.fromkeys(table["method"]))

@@ -14,6 +14,8 @@ def markdown(frame: pd.DataFrame, digits: int = 3) -> str:
     """A GitHub Markdown table of ``frame``: floats with ``digits`` decimals, NaN as an empty cell, pipes escaped."""
 
     def cell(value) -> str:
+        if value is None:
+            return ""
         if isinstance(value, (float, np.floating)):
             return "" if np.isnan(value) else f"{value:.{digits}f}"
         return str(value).replace("|", "\\|")
