@@ -23,7 +23,8 @@ localrules:
 
 
 REPORT_CONFIG = config.get("report", {})
-SALIENCY_MODELS = REPORT_CONFIG.get("saliency_models") or GROUNDING["models"][:1]
+# absent: the first grounding model; an empty list: no saliency figures (e.g. to keep a test run short)
+SALIENCY_MODELS = REPORT_CONFIG.get("saliency_models", GROUNDING["models"][:1])
 for _name in SALIENCY_MODELS:
     if _name not in MODELS:
         raise WorkflowError(f"invalid configuration: report.saliency_models: {_name!r} is not a model under models")
