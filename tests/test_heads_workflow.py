@@ -257,7 +257,7 @@ def test_waterbirds_ablation_of_the_background_head_raises_worst_group(tmp_path)
     # the original's setting (layer 0 and the MLPs ablated too) keeps the shortcut until the head goes
     assert setting["condition"].startswith("original setting") and setting["worst_group"] == 0.0
     assert setting_heads["heads"] == "L1.H0" and setting_heads["worst_group"] == 1.0
-    assert control["draws"] == 2 and control["n_heads"] == 1
+    assert control["draws"] == 2 and control["n_heads"] == 1  # both other heads, each once
     assert control["worst_group"] < 1.0  # ablating other heads does not remove the shortcut
     finding = json.loads(out.with_suffix(".json").read_text())["finding"]
     assert "raised worst-group accuracy by 100.0 points" in finding
@@ -311,6 +311,18 @@ def test_explain_then_tables_and_neighbour_figure(world, decomposed, tmp_path):
     heads = pd.read_csv(heads_dir / "textspan.csv")
     best = heads.groupby(["layer", "head"])["variance_explained"].sum().idxmax()
     assert json.loads(figure.with_suffix(".json").read_text())["head"] == f"L{best[0]}.H{best[1]}"
+
+
+def test_control_sets_are_distinct_and_exhaustive_for_a_small_pool():
+    from clipxai.protocols.waterbirds import control_sets
+
+    pool = [(2, h) for h in range(4)]
+    assert control_sets(pool, 4, 20, seed=0) == [pool]  # one possible set: drawn once, not 20 times
+    assert len(control_sets(pool, 2, 20, seed=0)) == 6
+    big = [(layer, h) for layer in range(4) for h in range(8)]
+    sets = control_sets(big, 3, 10, seed=0)
+    assert len({tuple(s) for s in sets}) == 10 and sets == control_sets(big, 3, 10, seed=0)
+    assert control_sets(pool, 5, 20, seed=0) == []
 
 
 def test_neighbour_queries_come_from_distinct_classes_first():

@@ -14,6 +14,8 @@ Everything works shard by shard on memory-mapped decompositions: only [images, D
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -92,6 +94,23 @@ def scores(embeddings: np.ndarray, classifier: np.ndarray, y: np.ndarray, place:
     return group_accuracy(predicted == y, y, place)
 
 
+def control_sets(pool: Sequence[tuple[int, int]], size: int, wanted: int, seed: int) -> list[list[tuple[int, int]]]:
+    """Up to ``wanted`` distinct sets of ``size`` heads from ``pool``: all of them when there are no more than
+    ``wanted`` (so a small pool is not sampled twice over), else a seeded draw of ``wanted`` different ones."""
+    if wanted < 1 or size < 1 or len(pool) < size:
+        return []
+    pool = sorted(pool)
+    if math.comb(len(pool), size) <= wanted:
+        return [list(heads) for heads in itertools.combinations(pool, size)]
+    draw, seen, sets = seeding.rng(seed, "waterbirds-control"), set(), []
+    while len(sets) < wanted:
+        heads = tuple(sorted(pool[i] for i in draw.choice(len(pool), size, replace=False)))
+        if heads not in seen:
+            seen.add(heads)
+            sets.append(list(heads))
+    return sets
+
+
 def evaluate(test: Split, reference: Split, classifier: np.ndarray, place: np.ndarray,
              chosen: Sequence[tuple[int, int]], candidates: Sequence[tuple[int, int]], seed: int,
              controls: int, last_layers: int) -> list[dict]:
@@ -138,14 +157,12 @@ def evaluate(test: Split, reference: Split, classifier: np.ndarray, place: np.nd
         rows.append(row("original setting + selected heads mean-ablated", "evaluated split (faithful)", chosen,
                         [scores(test.embeddings(chosen, early_layers=early, mlps=True), classifier, y, place)]))
         pool = [tuple(map(int, pair)) for pair in candidates if tuple(map(int, pair)) not in set(chosen)]
-        if controls > 0 and len(pool) >= len(chosen):
-            draws = []
-            for draw in range(controls):
-                picked = seeding.rng(seed, "waterbirds-control", draw).choice(len(pool), len(chosen), replace=False)
-                heads = sorted(pool[i] for i in picked)
-                draws.append(scores(test.embeddings(heads, means=reference_means), classifier, y, place))
-            rows.append(row(f"random heads mean-ablated (control, {controls} draws)", "reference split (corrected)",
-                            [], draws) | {"n_heads": len(chosen)})
+        head_sets = control_sets(pool, len(chosen), controls, seed)
+        if head_sets:
+            draws = [scores(test.embeddings(heads, means=reference_means), classifier, y, place)
+                     for heads in head_sets]
+            rows.append(row(f"random heads mean-ablated (control, {len(head_sets)} distinct sets)",
+                            "reference split (corrected)", [], draws) | {"n_heads": len(chosen)})
     for out in rows:
         out["worst_group_change"] = out["worst_group"] - rows[0]["worst_group"]
         out["mean_change"] = out["mean"] - rows[0]["mean"]
@@ -176,5 +193,5 @@ def finding(rows: list[dict], controls_requested: bool = True, tolerance: float 
         text += " (No random-head control: fewer other candidate heads than selected ones.)"
     if control is not None:
         text += (f" Ablating as many random heads instead: worst group {100 * control['worst_group']:.1f}% "
-                 f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} draws).")
+                 f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} distinct head sets).")
     return text
