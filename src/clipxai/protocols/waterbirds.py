@@ -161,8 +161,10 @@ def evaluate(test: Split, reference: Split, classifier: np.ndarray, place: np.nd
         if head_sets:
             draws = [scores(test.embeddings(heads, means=reference_means), classifier, y, place)
                      for heads in head_sets]
-            rows.append(row(f"random heads mean-ablated (control, {len(head_sets)} distinct sets)",
-                            "reference split (corrected)", [], draws) | {"n_heads": len(chosen)})
+            plural = "s" if len(head_sets) != 1 else ""
+            rows.append(row(f"random heads mean-ablated (control, {len(head_sets)} distinct set{plural})",
+                            "reference split (corrected)", head_sets[0] if len(head_sets) == 1 else [], draws)
+                        | {"n_heads": len(chosen)})
     for out in rows:
         out["worst_group_change"] = out["worst_group"] - rows[0]["worst_group"]
         out["mean_change"] = out["mean"] - rows[0]["mean"]
@@ -193,5 +195,6 @@ def finding(rows: list[dict], controls_requested: bool = True, tolerance: float 
         text += " (No random-head control: fewer other candidate heads than selected ones.)"
     if control is not None:
         text += (f" Ablating as many random heads instead: worst group {100 * control['worst_group']:.1f}% "
-                 f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} distinct head sets).")
+                 f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} distinct head "
+                 f"set{'s' if control['draws'] != 1 else ''}).")
     return text
