@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from clipxai.errors import InputError
 from clipxai.io import save_npz
+from clipxai.commands._args import add_model_arguments
 
 NAME = "attribute"
 HELP = "explain image-text matches of a CLIP with an attribution method (every image x every text)"
@@ -30,10 +31,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="open_clip model name, model-config JSON or model folder")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", help="open_clip pretrained tag")
-    weights.add_argument("--checkpoint", help="local state dict (.pt/.safetensors)")
+    add_model_arguments(parser)
     parser.add_argument("--method", required=True, help="attribution method (see clipxai.attribution.available())")
     parser.add_argument("--image", nargs="+", required=True, metavar="FILE", help="images")
     parser.add_argument("--text", nargs="+", required=True, metavar="TEXT", help="texts (quote each)")

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from clipxai.errors import InputError
 from clipxai.io import save_npz
+from clipxai.commands._args import add_model_arguments
 
 NAME = "decompose"
 HELP = "decompose the image embeddings of images into attention-head, MLP and per-patch terms (ViT CLIP)"
@@ -19,10 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, help="open_clip model name, model-config JSON or model folder")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", help="open_clip pretrained tag")
-    weights.add_argument("--checkpoint", help="local state dict (.pt/.safetensors)")
+    add_model_arguments(parser)
     parser.add_argument("--image", nargs="+", required=True, metavar="FILE", help="images to decompose")
     parser.add_argument("--out", required=True, help="output .npz: attn, mlp, spatial, spatial_layers, "
                         "embedding, image_paths")

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from clipxai.errors import InputError
 from clipxai.io import save_npz
+from clipxai.commands._args import add_model_arguments
 
 NAME = "ground"
 HELP = "attribution maps for one shard of a grounding data set (text->image and image->text)"
@@ -26,9 +27,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--model", required=True, help="open_clip name, model-config JSON or model folder")
-    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
-    parser.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)")
+    add_model_arguments(parser)
     parser.add_argument("--method", required=True,
                         help='JSON {"method": registry name, "params": {...}} or a bare registry name')
     parser.add_argument("--shard", type=int, default=0)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv
+from clipxai.commands._args import add_model_arguments
 
 NAME = "zeroshot-shapes"
 HELP = "zero-shot accuracy of a model on the single-object eval images of a shapes world"
@@ -26,9 +27,7 @@ log = logging.getLogger(__name__)
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--pretrained", default=None)
-    parser.add_argument("--checkpoint", default=None)
+    add_model_arguments(parser)
     parser.add_argument("--held-out", default="", help='comma-separated "colour shape" combinations')
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--out", required=True)

@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
+from clipxai.commands._args import add_model_arguments as add_model_weights_arguments
 
 # Function words a per-word explanation would not be asked about (the captions' glue, not their content).
 STOP_WORDS = frozenset("a an the and or of in on at to with this that these those is are there here i can see "
@@ -43,9 +44,7 @@ def add_model_arguments(parser) -> None:
     """The arguments every saliency figure verb shares: data, model, examples, output."""
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--model", required=True, help="open_clip name, model-config JSON or model folder")
-    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
-    parser.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)")
+    add_model_weights_arguments(parser)
     parser.add_argument("--n", type=int, default=3, help="number of example images (rows)")
     parser.add_argument("--max-words", type=int, default=4, help="words per image (per-word saliency)")
     parser.add_argument("--device", default="cpu")
