@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from clipxai.viz import saliency
-from clipxai.viz.provenance import save_figure, write_sidecar
 
 NAME = "figure-layers"
 HELP = "layer-wise attention and gradient-weighted attention per image-tower block (seed 001)"
@@ -61,16 +60,12 @@ def run(args) -> int:
         for b in range(blocks):
             saliency.draw_map(top[b + 1], example, attention[b][i], f"block {b}" if i == 0 else None)
             saliency.draw_map(bottom[b + 1], example, weighted[b][i])
-    saliency.finish(fig, f"Layer-wise attention of the image tower{' - ' + args.label if args.label else ''}")
-    save_figure(fig, args.out)
-    saliency.plt.close(fig)
-    write_sidecar(
-        args.out, title=f"Layer-wise attention{' (' + args.label + ')' if args.label else ''}",
+    saliency.publish(
+        fig, args, NAME, figure_title="Layer-wise attention of the image tower", title="Layer-wise attention",
         caption=(f"{len(examples)} images of the {args.split} split, each explained for its first phrase. Per image, "
                  f"top row: the CLS token's attention to the patches in each of the {blocks} blocks (mean over "
                  "heads); bottom row: that attention weighted by its gradient, mean over heads of "
                  "clamp(dS/dA * A, 0) with S the cosine similarity of image and phrase. Maps min-max normalised "
                  "per panel (jet)."),
-        rule=args.rule, command=f"clipxai {NAME}", inputs=saliency.input_files(args), section="saliency",
         examples=[e.entry_id for e in examples], blocks=blocks)
     return 0

@@ -8,7 +8,6 @@ rollout, gradient rollout weighted by the last block's gradient (seed 001's prop
 from __future__ import annotations
 
 from clipxai.viz import saliency
-from clipxai.viz.provenance import save_figure, write_sidecar
 
 NAME = "figure-methods"
 HELP = "saliency methods side by side on a few images (seed 001 method comparison)"
@@ -35,15 +34,11 @@ def run(args) -> int:
         saliency.draw_input(axes[i, 0], example, example.phrase)
         for j, (name, grid) in enumerate(zip(args.methods, maps), start=1):
             saliency.draw_map(axes[i, j], example, grid[i], name if i == 0 else None)
-    saliency.finish(fig, f"Saliency methods compared{' - ' + args.label if args.label else ''}")
-    save_figure(fig, args.out)
-    saliency.plt.close(fig)
-    write_sidecar(
-        args.out, title=f"Saliency methods compared{' (' + args.label + ')' if args.label else ''}",
+    saliency.publish(
+        fig, args, NAME, figure_title="Saliency methods compared", title="Saliency methods compared",
         caption=(f"{len(examples)} images of the {args.split} split, each explained for its first phrase by "
                  f"{', '.join(args.methods)} (columns). gradcam-vit, rollout-last-grad: objective = cosine "
                  "similarity; chefer2021: the CLIP logit, last block only as published; rollout: attention alone "
                  "(not text-specific). Maps min-max normalised per panel (jet)."),
-        rule=args.rule, command=f"clipxai {NAME}", inputs=saliency.input_files(args), section="saliency",
         examples=[e.entry_id for e in examples], methods=list(args.methods))
     return 0

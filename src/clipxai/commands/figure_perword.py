@@ -8,7 +8,6 @@ grounded. A word the caption does not contain gives a zero map, drawn as "no sig
 from __future__ import annotations
 
 from clipxai.viz import saliency
-from clipxai.viz.provenance import save_figure, write_sidecar
 
 NAME = "figure-perword"
 HELP = "per-word saliency of a caption's content words (seed 001)"
@@ -37,15 +36,11 @@ def run(args) -> int:
                 saliency.draw_map(axes[i, j + 1], example, grids[j], f'"{example.words[j]}"')
             else:
                 saliency.blank(axes[i, j + 1])
-    saliency.finish(fig, f"Per-word saliency{' - ' + args.label if args.label else ''}")
-    save_figure(fig, args.out)
-    saliency.plt.close(fig)
-    write_sidecar(
-        args.out, title=f"Per-word saliency{' (' + args.label + ')' if args.label else ''}",
+    saliency.publish(
+        fig, args, NAME, figure_title="Per-word saliency", title="Per-word saliency",
         caption=(f"{len(examples)} images of the {args.split} split with their whole caption (first column); each "
                  "other column explains one content word of the caption: objective image . (text(caption) - "
                  "text(caption without the word)), gradient rollout weighted by the last block's gradient. Maps "
                  "min-max normalised per panel (jet)."),
-        rule=args.rule, command=f"clipxai {NAME}", inputs=saliency.input_files(args), section="saliency",
         examples=[e.entry_id for e in examples], words=[e.words for e in examples])
     return 0

@@ -8,7 +8,6 @@ gradient (``rollout-last-grad``, parameter ``polarity``).
 from __future__ import annotations
 
 from clipxai.viz import saliency
-from clipxai.viz.provenance import save_figure, write_sidecar
 
 NAME = "figure-polarity"
 HELP = "positive vs negative saliency of image and phrase (seed 001)"
@@ -37,14 +36,10 @@ def run(args) -> int:
         for j, polarity in enumerate(("positive", "negative"), start=1):
             saliency.draw_map(axes[i, j], example, maps[polarity][i], f"{polarity} ({args.method})" if i == 0
                               else None)
-    saliency.finish(fig, f"Positive vs negative saliency{' - ' + args.label if args.label else ''}")
-    save_figure(fig, args.out)
-    saliency.plt.close(fig)
-    write_sidecar(
-        args.out, title=f"Positive vs negative saliency{' (' + args.label + ')' if args.label else ''}",
+    saliency.publish(
+        fig, args, NAME, figure_title="Positive vs negative saliency", title="Positive vs negative saliency",
         caption=(f"{len(examples)} images of the {args.split} split and their first phrase. Positive: what raises "
                  "the cosine similarity of image and phrase; negative: what raises 1 - similarity. Both by "
                  f"{args.method}; maps min-max normalised per panel (jet)."),
-        rule=args.rule, command=f"clipxai {NAME}", inputs=saliency.input_files(args), section="saliency",
         examples=[e.entry_id for e in examples], method=args.method)
     return 0

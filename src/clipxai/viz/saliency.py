@@ -163,6 +163,20 @@ def blank(ax) -> None:
     ax.axis("off")
 
 
+def publish(fig, args, verb: str, *, figure_title: str, title: str, caption: str, **extra) -> None:
+    """Finish, save (PNG + PDF) and close a saliency figure, then write its provenance sidecar.
+
+    ``args.label`` (data set / model), when given, is appended to both titles.
+    """
+    from clipxai.viz.provenance import save_figure, write_sidecar
+
+    finish(fig, f"{figure_title} - {args.label}" if args.label else figure_title)
+    save_figure(fig, args.out)
+    plt.close(fig)
+    write_sidecar(args.out, title=f"{title} ({args.label})" if args.label else title, caption=caption,
+                  rule=args.rule, command=f"clipxai {verb}", inputs=input_files(args), section="saliency", **extra)
+
+
 def finish(fig, title: str) -> None:
     fig.suptitle(title, fontsize=9, parse_math=False)
     fig.tight_layout()
