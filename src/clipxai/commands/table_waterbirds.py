@@ -7,12 +7,12 @@ Reads ``waterbirds-ablation`` CSVs (and the JSON beside each); writes a tidy CSV
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
 import pandas as pd
 
+from clipxai.data._json import read_json
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
 
@@ -34,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _finding(path: Path) -> dict:
     meta_path = path.with_suffix(".json")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(meta_path, "(file)", f"the JSON written by `clipxai waterbirds-ablation` ({err})") from None
+    meta = read_json(meta_path, "the JSON written by `clipxai waterbirds-ablation`")
     for key in ("finding", "groups"):
         if key not in meta:
             raise InputError(meta_path, key, "a key of the waterbirds-ablation JSON")

@@ -52,13 +52,10 @@ def templates_of(name: str) -> list:
 
 def read_classes(path: str | Path) -> dict:
     """The JSON written beside a classifier: classnames, templates, attribution_prompt."""
-    import json
+    from clipxai.data._json import read_json
 
     path = Path(path).with_suffix(".json")
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(path, "(file)", f"the class list written by `clipxai zeroshot-classifier` ({err})") from None
+    meta = read_json(path, "the class list written by `clipxai zeroshot-classifier`")
     for key in ("classnames", "attribution_prompt"):
         if key not in meta:
             raise InputError(path, key, "a key of the class list")
