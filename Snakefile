@@ -2,9 +2,22 @@
 # The embedded default (config.yaml) runs here on a CPU in minutes; config/paper.yaml is the full reproduction.
 # Every rule is thin: it calls the `clipxai` command (src/clipxai), logs to logs/ and times itself to benchmarks/.
 
+import os
+import shlex
+import sys
+
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+# Jobs run `python -m clipxai` from this source tree: with `--sdm conda` the envs/ hold only its dependencies, and
+# without it `python` is the interpreter running Snakemake (a venv's, whether or not it is activated). PYTHONPATH
+# goes into each job's command because Snakemake strips it from the environment of conda jobs.
+os.environ.update(PATH=os.pathsep.join(filter(None, [os.path.dirname(sys.executable), os.environ.get("PATH")])))
+shell.prefix(
+    f"set -euo pipefail; export PYTHONPATH={shlex.quote(os.path.join(workflow.basedir, 'src'))}"
+    "${{PYTHONPATH:+:$PYTHONPATH}}; "
+)
 
 
 # The embedded default unless --configfile is given (Snakemake would otherwise deep-merge config.yaml into it).
@@ -14,6 +27,9 @@ if not workflow.overwrite_configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/common_report.smk"
+include: "rules/common_segmentation.smk"
+include: "rules/common_heads.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/attribute.smk"

@@ -14,6 +14,9 @@ rule ground:
         method=lambda wc: method_json(wc.method),
         shards=lambda wc: DATASETS[wc.dataset]["shards"],
         max_entries=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
+        seed=config["seed"],
+        device=config["device"],
+        batch_size=config["batch_size"],
     log:
         log_path("ground", "{dataset}", "{model}", "{method}", "{shard}"),
     benchmark:
@@ -23,8 +26,10 @@ rule ground:
         mem_mb=4000,
         runtime=60,
         gpu=gpu_request,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} ground --data {params.root} --split {params.split} {params.model} --method {params.method}"
+        "python -m clipxai ground --data {params.root} --split {params.split} {params.model} --method {params.method}"
         " --shard {wildcards.shard} --shards {params.shards} --max-entries {params.max_entries}"
-        " --seed {config[seed]} --batch-size {config[batch_size]} --device {config[device]} --threads {threads}"
+        " --seed {params.seed} --batch-size {params.batch_size} --device {params.device} --threads {threads}"
         " --out {output} 2> {log}"

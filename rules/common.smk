@@ -3,7 +3,6 @@
 import json
 import re
 import shlex
-import sys
 
 from snakemake.exceptions import WorkflowError
 
@@ -28,9 +27,8 @@ DATASETS = config["datasets"]
 MODELS = config["models"]
 METHODS = method_specs(config)
 GROUNDING = config["grounding"]
-# Python interpreter of this workflow: rules call the installed `clipxai` command through it, so a run works
-# whether or not the venv is activated.
-CLIPXAI = f"{shlex.quote(sys.executable)} -m clipxai.cli"
+# Checksums recorded at the first download of files whose publishers give none (committed: later runs verify).
+CHECKSUM_LOCK = "config/checksums.lock.yaml"
 
 
 # ---- paths (declared once) ----
@@ -97,6 +95,12 @@ def grounding_summary(dataset, model, method):
     return f"results/{dataset}/{model}/scores/grounding/{method}_summary.csv"
 
 
+def source_url(name):
+    """`--url URL` where config `sources:` overrides a download's URL (a lab mirror or a local path), else nothing."""
+    url = config.get("sources", {}).get(name)
+    return f"--url {shlex.quote(url)}" if url else ""
+
+
 def zeroshot_csv(dataset, model):
     return f"results/{dataset}/{model}/zeroshot.csv"
 
@@ -111,9 +115,9 @@ def report_html():
 
 
 # ---- tables and figures the report shows ----
-# A rule that makes a table or a figure for the report declares it here from its .smk file, e.g.
-#     output: csv=report_table("voc_segmentation"), meta=sidecar(table_path("voc_segmentation"))
-# and the report rule (rules/report.smk) collects every declared file, in declaration order; each file has a
+# Whatever makes a table or a figure for the report declares it from its .smk file, e.g. with the output
+#     csv=report_table("voc_segmentation"), meta=sidecar(table_path("voc_segmentation"))
+# and the report job (rules/report.smk) collects every declared file, in declaration order; each file has a
 # JSON sidecar beside it (title, caption, rule, command, inputs: clipxai.viz.provenance.write_sidecar).
 REPORT_TABLES = []
 REPORT_FIGURES = []
@@ -178,10 +182,11 @@ def all_zeroshot():
 
 # ---- cluster resources ----
 # What a job needs from a cluster, declared in the rules as generic resources only (threads, mem_mb, runtime,
-# gpu); profiles/slurm maps them onto a site's partitions, account and QOS. A rule is a GPU rule by asking for
-# `gpu=gpu_request` in its `resources:` (one line per rule): today `ground`; `decompose` and `embed` when they come.
+# gpu); profiles/slurm maps them onto a site's partitions, account and QOS. A GPU step says so with the one resource
+# line `gpu=gpu_request` (ground, segment_voc, zeroshot_classify, decompose_dataset, zeroshot_classifier,
+# segment_imagenet).
 def gpu_request(wildcards):
-    """GPUs a job of a GPU rule asks for: one, unless the configuration pins the workflow to the CPU.
+    """GPUs a job of a GPU step asks for: one, unless the configuration pins the workflow to the CPU.
 
     With `device: auto` (the default) or `cuda`, each job is given one GPU and the SLURM profile sends it to a
     GPU partition; with `device: cpu` it asks for none and runs in a CPU partition (nothing would use the GPU).

@@ -11,6 +11,7 @@ rule make_shapes:
         root=lambda wc: dataset_root(wc.dataset),
         spec=lambda wc: DATASETS[wc.dataset],
         held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
+        seed=config["seed"],
     log:
         log_path("make_shapes", "{dataset}"),
     benchmark:
@@ -18,23 +19,17 @@ rule make_shapes:
     resources:
         mem_mb=2000,
         runtime=20,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} make-shapes --out {params.root} --format coco-png --seed {config[seed]}"
+        "python -m clipxai make-shapes --out {params.root} --format coco-png --seed {params.seed}"
         " --n-train {params.spec[n_train]} --n-val {params.spec[n_val]}"
         " --image-size {params.spec[image_size]} --held-out {params.held_out:q} 2> {log}"
 
 
 # ---- real data sets (config/paper.yaml). Downloads run on the head node: compute nodes may have no internet. ----
-# Each download is verified (size + sha256/md5, or a checksum recorded at first download in the lock file),
+# Each download is verified (size + sha256/md5, or a checksum recorded at first download in CHECKSUM_LOCK),
 # written to a temp name and renamed; `config["sources"]` overrides any URL (a lab mirror or a local path).
-
-CHECKSUM_LOCK = "config/checksums.lock.yaml"
-
-
-def source_url(name):
-    url = config.get("sources", {}).get(name)
-    return f"--url {shlex.quote(url)}" if url else ""
-
 
 localrules:
     download_coco_images,
@@ -55,8 +50,10 @@ rule download_coco_images:
         log_path("download", "{dataset}", "coco_val2017_images"),
     benchmark:
         bench_path("download", "{dataset}", "coco_val2017_images")
+    conda:
+        "../envs/data.yaml"
     shell:
-        "{CLIPXAI} download coco_val2017_images {params.url} --dest resources/downloads/val2017.zip"
+        "python -m clipxai download coco_val2017_images {params.url} --dest resources/downloads/val2017.zip"
         " --extract-to {params.root}/images --remove-archive --stamp {output.stamp} 2> {log}"
 
 
@@ -72,8 +69,10 @@ rule download_coco_panoptic:
         log_path("download", "{dataset}", "coco_panoptic_annotations"),
     benchmark:
         bench_path("download", "{dataset}", "coco_panoptic_annotations")
+    conda:
+        "../envs/data.yaml"
     shell:
-        "{CLIPXAI} download coco_panoptic_annotations {params.url}"
+        "python -m clipxai download coco_panoptic_annotations {params.url}"
         " --dest resources/downloads/panoptic_annotations_trainval2017.zip --extract-to {params.root}"
         " --stamp {output.stamp} 2> {log}"
 
@@ -88,9 +87,12 @@ rule download_png_narratives:
         png_json("{dataset}", "val"),
     params:
         url=lambda wc: source_url("png_coco_val2017"),
+        lock=CHECKSUM_LOCK,
     log:
         log_path("download", "{dataset}", "png_coco_val2017"),
     benchmark:
         bench_path("download", "{dataset}", "png_coco_val2017")
+    conda:
+        "../envs/data.yaml"
     shell:
-        "{CLIPXAI} download png_coco_val2017 {params.url} --dest {output} --lock {CHECKSUM_LOCK} 2> {log}"
+        "python -m clipxai download png_coco_val2017 {params.url} --dest {output} --lock {params.lock} 2> {log}"

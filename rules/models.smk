@@ -14,17 +14,20 @@ rule train_toy_clip:
         root=lambda wc: dataset_root(MODELS[wc.model]["train_on"]),
         out=lambda wc: model_dir(wc.model),
         settings=lambda wc: shlex.quote(json.dumps(
-            {k: v for k, v in MODELS[wc.model].items() if k not in ("kind", "train_on")}, sort_keys=True)),
+            {k: v for k, v in MODELS[wc.model].items() if k not in ("kind", "train_on", "threads")}, sort_keys=True)),
+        seed=config["seed"],
     log:
         log_path("train_toy_clip", "{model}"),
     benchmark:
         bench_path("train_toy_clip", "{model}")
-    threads: config["threads"]
+    threads: lambda wc: MODELS[wc.model].get("threads", config["threads"])
     resources:
         mem_mb=4000,
         runtime=60,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} train-toy --data {params.root} --settings {params.settings} --seed {config[seed]}"
+        "python -m clipxai train-toy --data {params.root} --settings {params.settings} --seed {params.seed}"
         " --threads {threads} --out {params.out} 2> {log}"
 
 
@@ -37,10 +40,13 @@ rule fetch_weights:
         name=lambda wc: shlex.quote(MODELS[wc.model]["name"]),
         pretrained=lambda wc: shlex.quote(MODELS[wc.model].get("pretrained", "")),
         url=lambda wc: source_url(MODELS[wc.model]["pretrained"]) if MODELS[wc.model].get("pretrained") else "",
+        lock=CHECKSUM_LOCK,
     log:
         log_path("fetch_weights", "{model}"),
     benchmark:
         bench_path("fetch_weights", "{model}")
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} fetch-weights --model {params.name} --pretrained {params.pretrained} {params.url}"
-        " --lock {CHECKSUM_LOCK} --stamp {output} 2> {log}"
+        "python -m clipxai fetch-weights --model {params.name} --pretrained {params.pretrained} {params.url}"
+        " --lock {params.lock} --stamp {output} 2> {log}"

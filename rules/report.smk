@@ -9,39 +9,16 @@
 # report/reported.yaml) and `value` (`lo`, `hi`: its 95% CI), on the fraction scale: the report adds the
 # published value and the difference. Wrap the outputs in report(...) so `snakemake --report` shows them too.
 
-# Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue.
+# Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue. (The
+# saliency figures run a model, so they are cluster jobs.)
 localrules:
     table_grounding,
     table_zeroshot_shapes,
     figure_grounding,
     figure_grounding_bars,
-    figure_layers,
-    figure_methods,
-    figure_polarity,
-    figure_perword,
     report,
 
 
-REPORT_CONFIG = config.get("report", {})
-# absent: the first grounding model; an empty list: no saliency figures (e.g. to keep a test run short)
-SALIENCY_MODELS = REPORT_CONFIG.get("saliency_models", GROUNDING["models"][:1])
-for _name in SALIENCY_MODELS:
-    if _name not in MODELS:
-        raise WorkflowError(f"invalid configuration: report.saliency_models: {_name!r} is not a model under models")
-
-
-def all_entry_scores():
-    return [grounding_scores(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"]
-            for meth in METHODS]
-
-
-def figure_methods():
-    """The methods shown side by side in the qualitative figure (those configured, in config order)."""
-    return [m for m in METHODS if METHODS[m][0] != "random"]
-
-
-def data_split(dataset):
-    return DATASETS[dataset].get("split", "val")
 
 
 # ---------------------------------------------------------------------------------------------------- tables
@@ -61,8 +38,10 @@ rule table_grounding:
         log_path("table_grounding", "grounding"),
     benchmark:
         bench_path("table_grounding", "grounding")
+    conda:
+        "../envs/report.yaml"
     shell:
-        "{CLIPXAI} table-grounding --summaries {input.summaries} --entries {input.entries} --out-csv {output.csv}"
+        "python -m clipxai table-grounding --summaries {input.summaries} --entries {input.entries} --out-csv {output.csv}"
         " --out-exclusions {output.exclusions} --out-md {output.md} 2> {log}"
 
 
@@ -77,8 +56,10 @@ rule table_zeroshot_shapes:
         log_path("table_zeroshot_shapes", "zeroshot_shapes"),
     benchmark:
         bench_path("table_zeroshot_shapes", "zeroshot_shapes")
+    conda:
+        "../envs/report.yaml"
     shell:
-        "{CLIPXAI} table-zeroshot-shapes --results {input} --out {output.csv} 2> {log}"
+        "python -m clipxai table-zeroshot-shapes --results {input} --out {output.csv} 2> {log}"
 
 
 if all_zeroshot():
@@ -99,8 +80,10 @@ rule figure_grounding_bars:
         log_path("figure_grounding_bars", "grounding_bars"),
     benchmark:
         bench_path("figure_grounding_bars", "grounding_bars")
+    conda:
+        "../envs/report.yaml"
     shell:
-        "{CLIPXAI} figure-grounding-bars --table {input} --out {output.png} 2> {log}"
+        "python -m clipxai figure-grounding-bars --table {input} --out {output.png} 2> {log}"
 
 
 rule figure_grounding:
@@ -121,40 +104,16 @@ rule figure_grounding:
         log_path("figure_grounding", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_grounding", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} figure-grounding --data {params.root} --split {params.split} --maps {input.maps}"
+        "python -m clipxai figure-grounding --data {params.root} --split {params.split} --maps {input.maps}"
         " --labels {params.labels} --n {params.n} --out {output.png} 2> {log}"
 
 
 for _d in GROUNDING["datasets"]:
     for _m in GROUNDING["models"]:
         report_figure(f"grounding_examples_{_d}_{_m}")
-
-
-# Seed 001's saliency figures: a few images of a grounding data set explained by one model (report.saliency_models).
-def saliency_rule_outputs(kind):
-    name = f"saliency_{kind}_{{dataset}}_{{model}}"
-    return {"png": report(figure_path(name), caption="../report/snakemake/figure.rst", category="Figures",
-                          subcategory="{dataset} / {model}"),
-            "pdf": figure_path(name).replace(".png", ".pdf"), "meta": sidecar(figure_path(name))}
-
-
-def saliency_shell(verb):
-    return ("{CLIPXAI} " + verb + " --data {params.root} --split {params.split} {params.model}"
-            " --n {params.n} --label {params.label:q} --threads {threads} --out {output.png} 2> {log}")
-
-
-SALIENCY_PARAMS = dict(
-    root=lambda wc: dataset_root(wc.dataset),
-    split=lambda wc: data_split(wc.dataset),
-    model=lambda wc: model_args(wc.model),
-    n=REPORT_CONFIG.get("saliency_images", 3),
-    label=lambda wc: f"{wc.dataset} / {wc.model}",
-)
-
-
-def saliency_inputs(wc):
-    return dataset_inputs(wc.dataset) + model_files(wc.model)
 
 
 rule figure_layers:
@@ -168,8 +127,15 @@ rule figure_layers:
         log_path("figure_layers", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_layers", "{dataset}", "{model}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        saliency_shell("figure-layers")
+        "python -m clipxai figure-layers --data {params.root} --split {params.split} {params.model} --n {params.n}"
+        " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
 
 
 rule figure_methods:
@@ -183,8 +149,15 @@ rule figure_methods:
         log_path("figure_methods", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_methods", "{dataset}", "{model}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        saliency_shell("figure-methods")
+        "python -m clipxai figure-methods --data {params.root} --split {params.split} {params.model} --n {params.n}"
+        " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
 
 
 rule figure_polarity:
@@ -198,8 +171,15 @@ rule figure_polarity:
         log_path("figure_polarity", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_polarity", "{dataset}", "{model}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        saliency_shell("figure-polarity")
+        "python -m clipxai figure-polarity --data {params.root} --split {params.split} {params.model} --n {params.n}"
+        " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
 
 
 rule figure_perword:
@@ -213,8 +193,15 @@ rule figure_perword:
         log_path("figure_perword", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_perword", "{dataset}", "{model}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        saliency_shell("figure-perword")
+        "python -m clipxai figure-perword --data {params.root} --split {params.split} {params.model} --n {params.n}"
+        " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
 
 
 for _kind in ("layers", "methods", "polarity", "perword"):
@@ -224,23 +211,6 @@ for _kind in ("layers", "methods", "polarity", "perword"):
 
 
 # ---------------------------------------------------------------------------------------------------- report
-
-
-def report_checksummed_inputs(wc=None):
-    """The data and model files the report checksums: what every grounding data set and model job depended on."""
-    files = []
-    for d in GROUNDING["datasets"]:
-        files += dataset_inputs(d)
-    for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS):
-        files += model_files(m)
-    return list(dict.fromkeys(files))
-
-
-def report_checksummed_folders():
-    """Data set and toy-model folders: every file in them is checksummed (open_clip weights: their stamp above)."""
-    folders = [dataset_root(d) for d in GROUNDING["datasets"]]
-    return folders + [model_dir(m) for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS)
-                      if MODELS[m]["kind"] == "toy"]
 
 
 rule report:
@@ -259,13 +229,15 @@ rule report:
                category="Report"),
     params:
         config=lambda wc: shlex.quote(json.dumps(config, sort_keys=False)),
-        templates=workflow.source_path("../report/templates/index.html.j2").rsplit("/", 1)[0],
+        templates=lambda wc, input: os.path.dirname(input.templates[0]),
         folders=lambda wc: " ".join(shlex.quote(f) for f in report_checksummed_folders()),
     log:
         log_path("report", "index"),
     benchmark:
         bench_path("report", "index")
+    conda:
+        "../envs/report.yaml"
     shell:
-        "{CLIPXAI} report --config-json {params.config} --reported {input.reported} --tables {input.tables}"
+        "python -m clipxai report --config-json {params.config} --reported {input.reported} --tables {input.tables}"
         " --figures {input.figures} --train-summaries {input.training} --inputs {input.data}"
         " --checksum-dirs {params.folders} --benchmarks-dir benchmarks --template-dir {params.templates} --out-dir {output} 2> {log}"

@@ -13,6 +13,8 @@ rule score_grounding:
         split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
         modes=" ".join(GROUNDING["modes"]),
         max_entries=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
+        seed=config["seed"],
+        bootstrap=config["grounding"]["bootstrap"],
     log:
         log_path("score_grounding", "{dataset}", "{model}", "{method}"),
     benchmark:
@@ -20,9 +22,11 @@ rule score_grounding:
     resources:
         mem_mb=2000,
         runtime=30,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
-        " --modes {params.modes} --max-entries {params.max_entries} --seed {config[seed]} --bootstrap {config[grounding][bootstrap]}"
+        "python -m clipxai score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
+        " --modes {params.modes} --max-entries {params.max_entries} --seed {params.seed} --bootstrap {params.bootstrap}"
         " --out {output.entries} --summary {output.summary} 2> {log}"
 
 
@@ -43,6 +47,8 @@ rule zeroshot_shapes:
     resources:
         mem_mb=2000,
         runtime=20,
+    conda:
+        "../envs/torch.yaml"
     shell:
-        "{CLIPXAI} zeroshot-shapes --data {params.root} {params.model} --held-out {params.held_out:q}"
+        "python -m clipxai zeroshot-shapes --data {params.root} {params.model} --held-out {params.held_out:q}"
         " --out {output} 2> {log}"

@@ -1,6 +1,10 @@
 """Grounding metrics (PROTOCOLS.md C) against hand-worked cases, and the faithful quirks next to their fixes."""
 
+import json
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -229,3 +233,27 @@ def test_faithful_lookup_failures_are_the_originals_exceptions():
 def test_faithful_word_limit_counts_space_separated_words():
     assert not grounding.faithful_too_long(" ".join(["w"] * 70))
     assert grounding.faithful_too_long(" ".join(["w"] * 71))
+
+
+def test_default_tokenizer_loaded_alone_encodes_like_open_clips(tmp_path):
+    # In a fresh interpreter (open_clip not imported) default_tokenizer loads open_clip's tokenizer module alone;
+    # it must be the same BPE as the package's, and must not have imported the package.
+    script = textwrap.dedent("""
+        import json, sys
+        from clipxai.metrics.grounding import default_tokenizer
+        tok = default_tokenizer()
+        loaded = "open_clip" in sys.modules
+        texts = ["a red circle and a blue star", "In this image, we can see a man's dog. 12 trees!", "naïve café"]
+        print(json.dumps({"package_imported": loaded, "ids": [tok.encode(t) for t in texts],
+                          "decoded": tok.decode(tok.encode(texts[1]))}))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    alone = json.loads(result.stdout)
+    assert alone["package_imported"] is False
+    from open_clip.tokenizer import SimpleTokenizer
+
+    reference = SimpleTokenizer()
+    texts = ["a red circle and a blue star", "In this image, we can see a man's dog. 12 trees!", "naïve café"]
+    assert alone["ids"] == [reference.encode(t) for t in texts]
+    assert alone["decoded"] == reference.decode(reference.encode(texts[1]))

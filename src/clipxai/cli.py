@@ -10,6 +10,7 @@ import argparse
 import importlib
 import logging
 import sys
+from pathlib import Path
 
 from clipxai.commands import COMMAND_MODULES
 from clipxai.errors import InputError
@@ -48,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    # Which interpreter and which clipxai ran this job (a venv, a conda env of envs/, the source tree): the first line
+    # of every rule's log, so a result traces back to the code and environment that made it.
+    logging.getLogger("clipxai").info("clipxai %s from %s, python %s", args.verb,
+                                      Path(__file__).resolve().parent, sys.executable)
     try:
         return int(runners[args.verb](args) or 0)
     except InputError as err:

@@ -19,6 +19,7 @@ Modes: ``"faithful"`` reproduces the original code's choices, bugs included; ``"
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -180,7 +181,27 @@ def prepare_mask(mask: np.ndarray, size: int, mode: str, padding: str = "faithfu
 
 @functools.lru_cache(maxsize=1)
 def default_tokenizer():
-    """OpenAI's BPE as open_clip ships it (the tokenizer of every CLIP this project evaluates)."""
+    """OpenAI's BPE as open_clip ships it (the tokenizer of every CLIP this project evaluates).
+
+    A scoring job needs only this tokenizer, but ``import open_clip.tokenizer`` first runs ``open_clip/__init__``,
+    which imports every model, torchvision and transformers: about 4 s of a 7 s job. So unless open_clip is
+    already imported, its tokenizer module (standard library, ftfy, regex, numpy and torch only) is loaded from
+    the installed open_clip on its own; tests/test_metrics_grounding.py checks it encodes like the package's.
+    """
+    import importlib.util
+    import sys
+
+    if "open_clip" not in sys.modules:
+        package = importlib.util.find_spec("open_clip")  # locates the package without importing it
+        if package is not None and package.submodule_search_locations:
+            path = Path(list(package.submodule_search_locations)[0]) / "tokenizer.py"
+            spec = importlib.util.spec_from_file_location("clipxai._open_clip_tokenizer", path)
+            module = importlib.util.module_from_spec(spec)
+            try:
+                spec.loader.exec_module(module)
+                return module.SimpleTokenizer()
+            except ImportError:  # a later open_clip whose tokenizer needs its package: take the slow path
+                pass
     from open_clip.tokenizer import SimpleTokenizer
 
     return SimpleTokenizer()
