@@ -25,6 +25,19 @@ def test_swap_shapes_changes_only_shape_words_inside_phrases():
     assert words[2] in toy.SHAPE_WORDS and words[6] in toy.SHAPE_WORDS
 
 
+def test_hard_negatives_never_form_a_combination_training_captions_lack():
+    caption = "a red circle and a blue square"
+    spans = [(0, 12), (17, 30)]
+    assert toy.phrase_combinations(caption, spans) == {("red", "circle"), ("blue", "square")}
+    # "red star" is held out: it is in no training caption, so no negative may name it
+    allowed = {("red", "circle"), ("red", "square"), ("blue", "square"), ("blue", "star")}
+    gen = generator(0, "held-out")
+    negatives = {toy.swap_shapes(caption, spans, gen, allowed) for _ in range(50)}
+    assert negatives == {"a red square and a blue star"}
+    unrestricted = {toy.swap_shapes(caption, spans, gen) for _ in range(200)}
+    assert any("red star" in text for text in unrestricted)
+
+
 def _narratives(tmp_path: Path, n: int = 24) -> list[toy.Narrative]:
     colours = {"red": (220, 30, 30), "blue": (30, 30, 220)}
     items = []

@@ -8,7 +8,7 @@ local-dir format (``open_clip_config.json`` + ``open_clip_model.safetensors``) a
 Training facts measured on this machine kind (../shared/notes/tiny-clip.md): colour is learned within a minute,
 shape slowly; localisation appears early. Binding colour to shape is helped by *hard negative captions*: for every
 image, its caption with each object's shape swapped for another shape (same colours), added as extra negative
-columns of the image-to-text contrastive loss.
+columns of the image-to-text contrastive loss; a swap only forms colour-shape pairs that training captions contain.
 """
 
 from __future__ import annotations
@@ -81,16 +81,33 @@ def narratives_from_png(root: str | Path, split: str) -> list[Narrative]:
     return list(by_caption.values())
 
 
-def swap_shapes(caption: str, spans: list[tuple[int, int]], gen: torch.Generator) -> str:
-    """The caption with every shape word inside an object phrase replaced by a different shape (a hard negative)."""
+def phrase_combinations(caption: str, spans: list[tuple[int, int]]) -> set[tuple[str, str]]:
+    """The (word before the shape, shape) pairs of a caption's object phrases: ("red", "circle") in "a red circle"."""
+    pairs = set()
+    for start, end in spans:
+        words = caption[start:end].split(" ")
+        pairs |= {(words[i - 1], word) for i, word in enumerate(words) if word in SHAPE_WORDS and i > 0}
+    return pairs
+
+
+def swap_shapes(caption: str, spans: list[tuple[int, int]], gen: torch.Generator,
+                allowed: set[tuple[str, str]] | None = None) -> str:
+    """The caption with every shape word inside an object phrase replaced by a different shape (a hard negative).
+
+    ``allowed``: the (colour, shape) pairs a replacement may form, normally those of the training captions. Without
+    it, a held-out combination ("a red star") would be shown to the model only ever as a negative, which teaches it
+    that the text never matches an image: measured here, zero-shot top-1 on held-out combinations was then 0.
+    """
     pieces, cursor = [], 0
     for start, end in sorted(spans):
         phrase = caption[start:end]
         words = phrase.split(" ")
         for i, word in enumerate(words):
             if word in SHAPE_WORDS:
-                others = [s for s in SHAPE_WORDS if s != word]
-                words[i] = others[int(torch.randint(len(others), (1,), generator=gen))]
+                colour = words[i - 1] if i > 0 else None
+                others = [s for s in SHAPE_WORDS if s != word and (allowed is None or (colour, s) in allowed)]
+                if others:
+                    words[i] = others[int(torch.randint(len(others), (1,), generator=gen))]
         pieces += [caption[cursor:start], " ".join(words)]
         cursor = end
     pieces.append(caption[cursor:])
@@ -126,6 +143,8 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
     images = _load_images(narratives, preprocess)
     captions = [n.caption for n in narratives]
     tokens = tokenizer(captions)
+    # hard negatives only recombine colours and shapes the training captions pair (see swap_shapes)
+    seen = set().union(*(phrase_combinations(n.caption, n.phrase_spans) for n in narratives))
     gen = generator(settings.seed, "train-toy")
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
@@ -139,7 +158,8 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
         idx = torch.randperm(len(narratives), generator=gen)[: settings.batch_size]
         batch_tokens = tokens[idx]
         if settings.hard_negatives:
-            negatives = [swap_shapes(narratives[i].caption, narratives[i].phrase_spans, gen) for i in idx.tolist()]
+            negatives = [swap_shapes(narratives[i].caption, narratives[i].phrase_spans, gen, seen)
+                         for i in idx.tolist()]
             batch_tokens = torch.cat([batch_tokens, tokenizer(negatives)])
         image_emb = F.normalize(model.encode_image(images[idx]), dim=-1)
         text_emb = F.normalize(model.encode_text(batch_tokens), dim=-1)
