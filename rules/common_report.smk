@@ -13,6 +13,15 @@ def all_entry_scores():
             for meth in METHODS]
 
 
+def binding_datasets():
+    """Grounding data sets of the shapes world: their phrases name "<colour> <shape>" objects (the binding table)."""
+    return [d for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"]
+
+
+def binding_entry_scores():
+    return [grounding_scores(d, m, meth) for d in binding_datasets() for m in GROUNDING["models"] for meth in METHODS]
+
+
 def figure_methods():
     """The methods shown side by side in the qualitative figure (those configured, in config order)."""
     return [m for m in METHODS if METHODS[m][0] != "random"]

@@ -13,6 +13,7 @@
 # saliency figures run a model, so they are cluster jobs.)
 localrules:
     table_grounding,
+    table_grounding_binding,
     table_zeroshot_shapes,
     figure_grounding,
     figure_grounding_bars,
@@ -43,6 +44,34 @@ rule table_grounding:
     shell:
         "python -m clipxai table-grounding --summaries {input.summaries} --entries {input.entries} --out-csv {output.csv}"
         " --out-exclusions {output.exclusions} --out-md {output.md} 2> {log}"
+
+
+rule table_grounding_binding:
+    input:
+        data=[f for d in binding_datasets() for f in dataset_inputs(d)],
+        entries=binding_entry_scores(),
+    output:
+        csv=report(table_path("grounding_binding"), caption="../report/snakemake/table_grounding_binding.rst",
+                   category="Tables"),
+        meta=sidecar(table_path("grounding_binding")),
+    params:
+        data=" ".join(f"{d}={dataset_root(d)}" for d in binding_datasets()),
+        split=data_split(binding_datasets()[0]) if binding_datasets() else "val",
+        seed=config["seed"],
+        bootstrap=config["grounding"]["bootstrap"],
+    log:
+        log_path("table_grounding_binding", "grounding_binding"),
+    benchmark:
+        bench_path("table_grounding_binding", "grounding_binding")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m clipxai table-binding --data {params.data} --split {params.split} --entries {input.entries}"
+        " --seed {params.seed} --bootstrap {params.bootstrap} --out {output.csv} 2> {log}"
+
+
+if binding_datasets():
+    report_table("grounding_binding")
 
 
 rule table_zeroshot_shapes:

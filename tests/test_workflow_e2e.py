@@ -57,6 +57,11 @@ def test_report_and_tables_written(two_runs):
     assert f"{chefer['macro_mean'].iloc[0]:.4f}" in html
     assert "0.4917" in html  # published CLIP T2I, from report/reported.yaml
     assert (first / "results/report/figures").is_dir()
+    # the shapes world's binding table: every (model, method) split into the three colour subsets, in the report
+    binding = pd.read_csv(first / "results/tables/grounding_binding.csv")
+    assert set(binding["subset"]) == {"single object", "colour unique", "colour shared"}
+    assert set(binding["method"]) == set(table["method"])
+    assert "does the colour alone pick out the object?" in html
     for rule_log in (first / "logs").rglob("*.log"):
         assert rule_log.is_file()
     assert any((first / "benchmarks").rglob("*.tsv"))

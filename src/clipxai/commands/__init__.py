@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "segment_imagenet",
     "score_segmentation",
     "table_grounding",
+    "table_binding",
     "table_segmentation",
     "table_zeroshot",
     "table_zeroshot_shapes",
