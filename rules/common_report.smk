@@ -8,18 +8,15 @@ for _name in SALIENCY_MODELS:
         raise WorkflowError(f"invalid configuration: report.saliency_models: {_name!r} is not a model under models")
 
 
-def all_entry_scores():
-    return [grounding_scores(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"]
-            for meth in METHODS]
+def all_entry_scores(datasets=None):
+    """Per-entry grounding scores of every (data set, model, method); only ``datasets`` if given."""
+    return [grounding_scores(d, m, meth) for d in (GROUNDING["datasets"] if datasets is None else datasets)
+            for m in GROUNDING["models"] for meth in METHODS]
 
 
 def binding_datasets():
     """Grounding data sets of the shapes world: their phrases name "<colour> <shape>" objects (the binding table)."""
     return [d for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"]
-
-
-def binding_entry_scores():
-    return [grounding_scores(d, m, meth) for d in binding_datasets() for m in GROUNDING["models"] for meth in METHODS]
 
 
 def figure_methods():

@@ -49,7 +49,7 @@ rule table_grounding:
 rule table_grounding_binding:
     input:
         data=[f for d in binding_datasets() for f in dataset_inputs(d)],
-        entries=binding_entry_scores(),
+        entries=all_entry_scores(binding_datasets()),
     output:
         csv=report(table_path("grounding_binding"), caption="../report/snakemake/table_grounding_binding.rst",
                    category="Tables"),

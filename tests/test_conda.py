@@ -24,8 +24,7 @@ import pytest
 
 from conftest import REPO
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_envs import ENV_FILES, env_verbs  # noqa: E402
+from test_envs import ENV_FILES, env_verbs
 
 RULE_FILES = sorted((REPO / "rules").glob("*.smk")) + [REPO / "Snakefile"]
 

@@ -12,6 +12,7 @@ import logging
 
 import torch
 
+from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
 
 NAME = "decompose-dataset"
@@ -21,15 +22,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="data set root")
-    parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
-                        help="on-disk format of the data set (real or the shapes world's)")
-    parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
+    add_image_set_arguments(parser)
     parser.add_argument("--split", default="val", help="split (Waterbirds: train, val, test)")
-    parser.add_argument("--model", required=True, help="open_clip name, model-config JSON or model folder")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", help="open_clip pretrained tag")
-    weights.add_argument("--checkpoint", help="local state dict (.pt/.safetensors)")
+    add_model_arguments(parser)
     parser.add_argument("--shard", type=int, default=0)
     parser.add_argument("--shards", type=int, default=1)
     parser.add_argument("--max-images", type=int, default=0, help="only the first N images of the split (0 = all)")

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipxai.commands._args import add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_json
 
@@ -27,10 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--texts", required=True, help="text pool, one description per line")
     parser.add_argument("--text-embeddings", help=".npy [texts, D] embeddings of --texts (else computed with "
                         "--model)")
-    parser.add_argument("--model", help="open_clip model name, config JSON or folder (to embed texts / classes)")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", help="open_clip pretrained tag")
-    weights.add_argument("--checkpoint", help="local state dict")
+    add_model_arguments(parser, required=False)  # the model embeds texts / classes when no embeddings are given
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--algorithm", choices=ALGORITHMS, default="textspan")
     parser.add_argument("--layers", type=int, default=4, help="explain the heads of the last K layers")

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from clipxai.commands._args import add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 
@@ -27,10 +28,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder of gtsegs_ijcv.mat (real or the shapes world's)")
-    parser.add_argument("--model", required=True)
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained")
-    weights.add_argument("--checkpoint")
+    add_model_arguments(parser)
     parser.add_argument("--classifier", required=True, help="zero-shot weights .npy (its class list .json beside)")
     parser.add_argument("--method", required=True, help='"decomposition", or JSON {"method": registry name, '
                         '"params": {...}}, or a bare registry name')

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import atomic_path, write_json
 
@@ -27,15 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", required=True, help="data set root")
-    parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
-                        help="on-disk format of the data set (real or the shapes world's)")
-    parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
+    add_image_set_arguments(parser)
     parser.add_argument("--split", default=None, help="a split to open the set by (default: val, Waterbirds test)")
-    parser.add_argument("--model", required=True)
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained")
-    weights.add_argument("--checkpoint")
+    add_model_arguments(parser)
     parser.add_argument("--templates", choices=TEMPLATES, default="openai")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--out", required=True, help="output .npy (a .json with the class names goes beside it)")
