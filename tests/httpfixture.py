@@ -1,8 +1,8 @@
 """A small local HTTP server for download tests: 127.0.0.1, an ephemeral port, one thread, bounded in time.
 
 Each path serves a :class:`Route` that can misbehave the ways real servers do: honour or ignore ``Range``, cut the
-connection after N bytes (once, or every time), answer 404 or 5xx, send an HTML page, trickle the body slowly. Every request is logged (path and
-``Range`` header) so tests can assert what the client asked for.
+connection after N bytes (once, or every time), answer 404 or 5xx, send an HTML page, trickle the body slowly.
+Every request is logged (path and ``Range`` header) so tests can assert what the client asked for.
 """
 
 from __future__ import annotations

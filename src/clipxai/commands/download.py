@@ -13,8 +13,8 @@ import logging
 from pathlib import Path
 
 from clipxai.data import sources
-from clipxai.data.download import (EXTRACT_FLOOR_BYTES, EXTRACT_RATIO, MAX_ATTEMPTS, MAX_TIME_S, destination_lock,
-                                   download, extract, recorded_checksum)
+from clipxai.data.download import (EXTRACT_FLOOR_BYTES, EXTRACT_RATIO, MAX_ATTEMPTS, MAX_TIME_S, check_target,
+                                   destination_lock, download, extract, recorded_checksum)
 from clipxai.io import write_json
 
 NAME = "download"
@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stamp", type=Path, help="write a JSON record of what was fetched here, last (a "
                         "Snakemake output for rules whose real output is a folder)")
     parser.add_argument("--retries", type=int, default=4, help="retries in a row without progress (default 4)")
+    parser.add_argument("--backoff", type=_positive(float), default=2.0, metavar="SECONDS",
+                        help="wait before the first retry, doubling after each failure in a row (default 2)")
     parser.add_argument("--max-attempts", type=_positive(int), default=MAX_ATTEMPTS, metavar="N",
                         help=f"attempts in all, reconnections that made progress included (default {MAX_ATTEMPTS})")
     parser.add_argument("--max-time", type=_positive(float), default=MAX_TIME_S, metavar="SECONDS",
@@ -72,10 +74,11 @@ def run(args: argparse.Namespace) -> int:
     if source.record_checksum and args.lock is None:
         log.warning("%s publishes no checksum and no --lock was given: its content is not pinned", source.name)
     lock_wait = args.max_time if args.lock_wait is None else args.lock_wait
+    check_target(source.url, args.dest)  # before the lock, which creates the folder
     # One lock for download and extraction: a second job must not unpack (or remove) an archive still in use.
     with destination_lock(args.dest, lock_wait):
         path = download(source.url, args.dest, size=source.size, sha256=source.sha256, md5=source.md5,
-                        expect=source.expect, retries=args.retries, timeout=args.timeout,
+                        expect=source.expect, retries=args.retries, backoff=args.backoff, timeout=args.timeout,
                         progress=not args.no_progress, checksum_lock=lock, checksum_key=source.name,
                         max_attempts=args.max_attempts, max_time=args.max_time, lock=False)
         if args.extract_to is not None:

@@ -387,12 +387,15 @@ def _transfer(url: str, part: Path, *, size: int | None, expect: str | None, tim
                          leave=False) as bar:
                 out.seek(start)
                 out.truncate()
+                # read1 returns what has arrived (read would wait for a whole chunk): a server trickling bytes
+                # is then stopped at the time limit, not after the chunk.
+                read = getattr(stream, "read1", stream.read)
                 while True:
                     if time.monotonic() > deadline:
                         out.flush()
                         raise _Transient(f"time limit reached after {written} bytes")
                     try:
-                        chunk = stream.read(CHUNK_BYTES)
+                        chunk = read(CHUNK_BYTES)
                     except (OSError, http.client.HTTPException) as err:  # reset, timeout, IncompleteRead
                         out.flush()
                         raise _Transient(f"{type(err).__name__} after {written} bytes") from None
@@ -465,6 +468,20 @@ def destination_lock(dest: str | Path, wait: float = MAX_TIME_S) -> Iterator[Pat
         os.close(fd)
 
 
+def check_target(url: str, dest: str | Path) -> None:
+    """InputError (one line) when ``dest`` or a local ``url`` cannot be what a download reads and writes: checked
+    before anything is created."""
+    dest = Path(dest)
+    if dest.is_dir():
+        raise InputError(dest, "dest", "a file path, not a directory")
+    local = _local_path(url)
+    if local is not None and local.is_dir():
+        raise DownloadError(url, "local file", f"a file to download, not a directory (name the file in it, e.g. "
+                            f"{local / dest.name})")
+    if local is not None and local.exists() and dest.exists() and local.resolve() == dest.resolve():
+        raise InputError(dest, "dest", "a path other than the source file itself")
+
+
 def download(url: str, dest: str | Path, *, size: int | None = None, sha256: str | None = None,
              md5: str | None = None, expect: str | None = None, retries: int = 4, backoff: float = 2.0,
              timeout: float = 60.0, progress: bool = True, checksum_lock: str | Path | None = None,
@@ -494,14 +511,7 @@ def download(url: str, dest: str | Path, *, size: int | None = None, sha256: str
         raise InputError(url, "sha256", f"64 hexadecimal digits, not {sha256!r}")
     if md5 is not None and not _is_hex(md5.lower(), 32):
         raise InputError(url, "md5", f"32 hexadecimal digits, not {md5!r}")
-    if dest.is_dir():
-        raise InputError(dest, "dest", "a file path, not a directory")
-    local = _local_path(url)
-    if local is not None and local.is_dir():
-        raise DownloadError(url, "local file", f"a file to download, not a directory (name the file in it, e.g. "
-                            f"{local / dest.name})")
-    if local is not None and local.exists() and dest.exists() and local.resolve() == dest.resolve():
-        raise InputError(dest, "dest", "a path other than the source file itself")
+    check_target(url, dest)
     if max_attempts < 1 or max_time <= 0:
         raise ValueError(f"max_attempts must be >= 1 and max_time > 0, not {max_attempts} and {max_time}")
 
@@ -852,5 +862,5 @@ def _merge(source: Path, target: Path) -> None:
             os.replace(entry, destination)
 
 
-__all__ = ["ArchiveError", "DownloadError", "EXPECT_KINDS", "default_extract_limit", "destination_lock",
-           "download", "extract", "record_checksum", "recorded_checksum", "sniff"]
+__all__ = ["ArchiveError", "DownloadError", "EXPECT_KINDS", "check_target", "default_extract_limit",
+           "destination_lock", "download", "extract", "record_checksum", "recorded_checksum", "sniff"]
