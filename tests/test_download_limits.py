@@ -345,7 +345,7 @@ def test_zip_bomb_refused_by_the_cap_before_writing(tmp_path):
 def test_default_cap_is_a_multiple_of_the_archive_size(tmp_path, monkeypatch):
     archive = tmp_path / "bomb.tar.gz"
     archive.write_bytes(tar_bytes({"zeros.bin": bytes(4 << 20)}, mode="w:gz"))
-    monkeypatch.setattr(dl, "EXTRACT_FLOOR_BYTES", 1024)  # the real floor (1 GiB) is too big to test quickly
+    monkeypatch.setattr(dl, "EXTRACT_FLOOR_BYTES", 1024)  # the real floor (256 MiB) is too big to test quickly
     cap = dl.EXTRACT_RATIO * archive.stat().st_size
     assert dl.default_extract_limit(archive.stat().st_size) == cap < 4 << 20
     with pytest.raises(ArchiveError, match=f"at most {cap} bytes \\({dl.EXTRACT_RATIO} times the archive's size"):

@@ -78,7 +78,7 @@ LOCK_POLL_S = 0.5
 # Extraction cap when none is given: this many times the archive's size, and never below the floor. Real data
 # archives hold images (ratio about 1) or JSON (a few); a zip bomb's ratio is in the hundreds or more.
 EXTRACT_RATIO = 10
-EXTRACT_FLOOR_BYTES = 1 << 30
+EXTRACT_FLOOR_BYTES = 256 << 20
 # Room left on the disk after an extraction (logs, the next job's outputs).
 FREE_SPACE_MARGIN_BYTES = 64 << 20
 USER_AGENT = "clipxai-download/1 (+urllib)"
