@@ -1,13 +1,14 @@
 """A small local HTTP server for download tests: 127.0.0.1, an ephemeral port, one thread, bounded in time.
 
 Each path serves a :class:`Route` that can misbehave the ways real servers do: honour or ignore ``Range``, cut the
-connection after N bytes (once), answer 404 or 5xx, send an HTML page. Every request is logged (path and
-``Range`` header) so tests can assert what the client asked for.
+connection after N bytes (once, or every time), answer 404 or 5xx, send an HTML page, trickle the body slowly.
+Every request is logged (path and ``Range`` header) so tests can assert what the client asked for.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +23,8 @@ class Route:
     cut_times: int = 1              # many body bytes, this many times; later requests are served normally
     fail_times: int = 0             # answer `fail_status` this many times before serving
     fail_status: int = 503
+    trickle_bytes: int = 0          # send the body this many bytes at a time, sleeping trickle_s in between
+    trickle_s: float = 0.0
     served: int = field(default=0)  # requests answered so far
 
 
@@ -120,7 +123,7 @@ class FixtureServer:
         extra = {"Content-Range": f"bytes {start}-{len(body) - 1}/{len(body)}"} if status == 206 else {}
         cut = route.cut_after is not None and attempt - route.fail_times <= route.cut_times
         self._send(handler, status, payload, route.content_type, extra=extra,
-                   cut_after=route.cut_after if cut else None)
+                   cut_after=route.cut_after if cut else None, trickle=(route.trickle_bytes, route.trickle_s))
 
     @staticmethod
     def _range_start(value: str) -> int | None:
@@ -129,7 +132,7 @@ class FixtureServer:
         return int(first) if unit.strip() == "bytes" and first.isdigit() else None
 
     def _send(self, handler, status: int, payload: bytes, content_type: str, *, extra: dict | None = None,
-              cut_after: int | None = None) -> None:
+              cut_after: int | None = None, trickle: tuple[int, float] = (0, 0.0)) -> None:
         self._log(handler, status)
         handler.send_response(status)
         handler.send_header("Content-Type", content_type)
@@ -145,4 +148,14 @@ class FixtureServer:
             handler.close_connection = True
             handler.connection.shutdown(2)  # the client sees the transfer end early
             return
-        handler.wfile.write(payload)
+        step, pause = trickle
+        if not step:
+            handler.wfile.write(payload)
+            return
+        try:
+            for at in range(0, len(payload), step):
+                handler.wfile.write(payload[at:at + step])
+                handler.wfile.flush()
+                time.sleep(pause)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a time limit): expected
+            handler.close_connection = True

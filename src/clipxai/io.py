@@ -1,4 +1,8 @@
-"""Atomic writers: an output file either exists complete or not at all (temp file, then rename)."""
+"""Atomic writers: an output file either exists complete or not at all (temp file, then rename).
+
+The temp file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), not
+``mkstemp``'s private ``0o600``: on a shared filesystem the rest of the lab must be able to read the results.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,38 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the kernel tells (Linux: /proc/self/status).
+
+    Elsewhere it is read by setting and restoring it under a lock, which is only safe against other threads of
+    this module; nothing in clipxai sets the umask, so that window is harmless.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def default_file_mode() -> int:
+    """The permission bits ``open()`` gives a new file: ``0o666`` less the umask."""
+    return 0o666 & ~current_umask()
 
 
 @contextlib.contextmanager
@@ -18,7 +50,10 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, default_file_mode())  # mkstemp's 0o600 would survive the rename
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
