@@ -6,6 +6,8 @@ import os
 import shlex
 import sys
 
+import yaml
+
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,10 +22,19 @@ shell.prefix(
 )
 
 
-# The embedded default unless --configfile is given (Snakemake would otherwise deep-merge config.yaml into it).
-if not workflow.overwrite_configfiles:
+# Parsing needs only clipxai's torch-free helpers (config checks, paths): this checkout's src/ goes first on
+# sys.path, so a plain Snakemake without clipxai installed (a head node, the workflow catalog's checks) parses it.
+sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 
-    configfile: "config.yaml"
+# `--configfile FILE`: a complete configuration (every required top-level key of the schema, e.g.
+# config/paper.yaml) stands alone; a file lacking any of them is an overlay, merged key by key onto config.yaml
+# (Snakemake's habit). Without --configfile the embedded default config.yaml runs. config/README.md explains.
+with open(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")) as _schema:
+    CONFIG_REQUIRED = yaml.safe_load(_schema)["required"]
+# (config.yaml is found beside this Snakefile, whatever the working directory.)
+if not all(key in config for key in CONFIG_REQUIRED):
+
+    configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 include: "rules/common.smk"

@@ -4,14 +4,26 @@ import json
 import re
 import shlex
 
+from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
 
-from clipxai.config import load_schema, method_specs, validate
+from clipxai.config import check_references, method_specs, schema_error
 from clipxai.errors import InputError
 
 
+# The schema (snakemake.utils.validate, filling defaults), then the cross-references: the first problem stops the
+# run before any job with one line naming the key. Types are checked first (set_default=False): filling defaults
+# assumes every section the schema gives defaults to is a mapping.
 try:
-    validate(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")), source="config")
+    validate(config, "../schemas/config.schema.yaml", set_default=False)
+    validate(config, "../schemas/config.schema.yaml", set_default=True)
+except WorkflowError as err:
+    if not isinstance(err.__context__, ValidationError):
+        raise
+    raise WorkflowError(f"invalid configuration: {schema_error(err.__context__, 'config')}") from None
+try:
+    check_references(config, "config")
 except InputError as err:
     raise WorkflowError(f"invalid configuration: {err}") from None
 

@@ -52,3 +52,48 @@ def test_method_specs_split_registry_name_and_parameters():
     specs = cfg.method_specs(cfg.load(REPO / "config.yaml"))
     assert specs["chefer2021-all"] == ("chefer2021", {"start_layer": 0})
     assert specs["random"] == ("random", {})
+
+
+def test_method_table_is_the_attribution_registry():
+    # the torch-free copy the workflow checks configs against must list every method with its parameters
+    from clipxai.attribution import REGISTRY
+
+    assert cfg.METHOD_PARAMETERS == {name: method.defaults for name, method in REGISTRY.items()}
+
+
+@pytest.mark.parametrize("mutate, key, expected", [
+    (lambda d: d["grounding"]["methods"].update(chefr2021={"start_layer": -1}),
+     "grounding.methods.chefr2021", "a method name (chefer2021, "),
+    (lambda d: d["grounding"]["methods"].update(mine={"method": "rolout"}),
+     "grounding.methods.mine.method", "got 'rolout'"),
+    (lambda d: d["grounding"]["methods"]["chefer2021"].update(start_layr=0),
+     "grounding.methods.chefer2021.start_layr", "a parameter of method chefer2021 (known: start_layer)"),
+    (lambda d: d["grounding"]["methods"]["chefer2021"].update(start_layer="last"),
+     "grounding.methods.chefer2021.start_layer", "an integer, got 'last'"),
+    (lambda d: d["grounding"]["methods"]["chefer2021"].update(start_layer=True),
+     "grounding.methods.chefer2021.start_layer", "an integer, got True"),
+    (lambda d: d["grounding"]["methods"]["rollout-last-grad-negative"].update(polarity="negatve"),
+     "grounding.methods.rollout-last-grad-negative.polarity", "one of positive, negative"),
+    (lambda d: d["heads"]["segmentation"]["methods"].update(decompositon={}),
+     "heads.segmentation.methods.decompositon", "a method name"),
+    (lambda d: d["heads"]["segmentation"]["methods"].update(decomposition={"layers": 2}),
+     "heads.segmentation.methods.decomposition.layers", "a parameter of method decomposition (known: none)"),
+    (lambda d: d["datasets"].update({"my shapes": d["datasets"]["shapes"]}), "datasets.my shapes",
+     "letters, digits, '_' and '-' only"),
+    (lambda d: d["models"].update({"toy/2": d["models"]["toy"]}), "models.toy/2", "letters, digits"),
+    (lambda d: d["grounding"]["methods"].update({"dense.v2": {"method": "dense"}}), "grounding.methods.dense.v2",
+     "letters, digits"),
+])
+def test_misspelt_method_parameter_or_unsafe_name_is_caught_in_the_config(mutate, key, expected):
+    with pytest.raises(InputError) as err:
+        _validate(mutate)
+    message = str(err.value)
+    assert message.startswith(f"config.yaml: {key}: expected"), message
+    assert expected in message and "\n" not in message
+
+
+def test_known_methods_under_other_labels_and_the_decomposition_map_pass():
+    data = _validate(lambda d: d["grounding"]["methods"].update(
+        {"cam-neg": {"method": "gradcam-vit", "polarity": "negative"}, "rnd_2": {"method": "random", "seed": 3}}))
+    assert cfg.method_specs(data)["cam-neg"] == ("gradcam-vit", {"polarity": "negative"})
+    assert "decomposition" in data["heads"]["segmentation"]["methods"]

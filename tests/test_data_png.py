@@ -135,8 +135,12 @@ def test_shapes_world_round_trips_through_the_loader(tmp_path):
             assert np.array_equal(np.asarray(data.image(entry)).shape, scene.image.shape)
     # panoptic JSON areas and boxes describe the drawn pixels
     panoptic = json.loads((tmp_path / "annotations/panoptic_val2017.json").read_text())
+    things = {c["id"] for c in panoptic["categories"] if c["isthing"]}
     first = panoptic["annotations"][0]["segments_info"]
-    assert sorted(s["area"] for s in first) == sorted(o.visible for o in scenes[0].objects)
+    assert sorted(s["area"] for s in first if s["category_id"] in things) == sorted(
+        o.visible for o in scenes[0].objects)
+    # the background stuff segment covers every other pixel
+    assert sum(s["area"] for s in first) == config.image_size ** 2
     narratives = json.loads((tmp_path / "annotations/png_coco_val2017.json").read_text())
     assert isinstance(narratives[0]["image_id"], str)
     assert all(isinstance(i, str) for s in narratives[0]["segments"] for i in s["segment_ids"])
@@ -144,7 +148,7 @@ def test_shapes_world_round_trips_through_the_loader(tmp_path):
 
 
 def test_background_segment_is_a_stuff_category_outside_the_captions(tmp_path):
-    config = shapes.ShapesConfig(seed=2, background_segment=True)
+    config = shapes.ShapesConfig(seed=2)  # the default world
     shapes.write_coco_png(tmp_path, config, n_train=1, n_val=3, progress=False)
     split = coco_panoptic.load(tmp_path, "val")
     image_id = shapes.coco_image_id("val", 0)
@@ -244,3 +248,41 @@ def test_still_zipped_panoptic_pngs_are_pointed_out(tmp_path):
     data = png.load(tmp_path)
     with pytest.raises(InputError, match="panoptic_val2017.zip is still packed"):
         data.mask(data[0])
+
+
+def test_shapes_world_reads_the_way_the_png_benchmark_loader_reads_it(tmp_path):
+    """The published grounding evaluation's loader: plain joins under the data root, the panoptic PNG from
+    annotations/panoptic_segmentation/<split>2017/<12-digit id>.png, ids R + 256 G + 256^2 B, an entry's mask the
+    union of its segment ids; and what COCO's panoptic evaluation (pq_compute) needs: a stuff category with
+    segments (it averages PQ over stuff categories and divides by their number)."""
+    from skimage import io
+
+    config = shapes.ShapesConfig(seed=4)
+    shapes.write_coco_png(tmp_path, config, n_train=1, n_val=6, progress=False)
+    split = "val2017"
+    annotations = tmp_path / "annotations"
+    panoptic = json.loads((annotations / f"panoptic_{split}.json").read_text())
+    info_by_id = {i["id"]: i for i in panoptic["images"]}
+    narratives = json.loads((annotations / f"png_coco_{split}.json").read_text())
+    data = png.load(tmp_path, "val")
+    ours = {(e.image_id, e.segment_index): e for e in data}
+    checked = 0
+    for narrative in narratives:
+        image_id = int(narrative["image_id"])
+        assert (tmp_path / "images" / split / f"{narrative['image_id'].zfill(12)}.jpg").is_file()
+        rgb = io.imread(annotations / "panoptic_segmentation" / split / f"{image_id:012d}.png").astype(np.int64)
+        ids = rgb[:, :, 0] + rgb[:, :, 1] * 256 + rgb[:, :, 2] * 256 ** 2
+        assert ids.shape == (info_by_id[image_id]["height"], info_by_id[image_id]["width"])
+        for s_index, segment in enumerate(narrative["segments"]):
+            if not segment["segment_ids"]:
+                continue
+            mask = np.zeros(ids.shape, dtype=bool)
+            for segment_id in segment["segment_ids"]:
+                mask[ids == int(segment_id)] = True
+            assert mask.any()
+            assert np.array_equal(mask, data.mask(ours[image_id, s_index]))
+            checked += 1
+    assert checked == len(data) > 6
+    stuff = {c["id"] for c in panoptic["categories"] if c["isthing"] == 0}
+    stuff_segments = [s for a in panoptic["annotations"] for s in a["segments_info"] if s["category_id"] in stuff]
+    assert stuff and len(stuff_segments) == len(panoptic["annotations"])  # one background segment per image

@@ -36,7 +36,7 @@ def test_an_image_does_not_depend_on_how_many_are_written(tmp_path):
     config = shapes.ShapesConfig(seed=1)
     shapes.write_coco_png(tmp_path / "few", config, n_train=3, n_val=2, progress=False)
     shapes.write_coco_png(tmp_path / "many", config, n_train=7, n_val=5, progress=False)
-    for rel in ("images/train2017/000000000003.jpg", "annotations/panoptic_val2017/001000000002.png"):
+    for rel in ("images/train2017/000000000003.jpg", "annotations/panoptic_segmentation/val2017/001000000002.png"):
         assert (tmp_path / "few" / rel).read_bytes() == (tmp_path / "many" / rel).read_bytes()
 
 
@@ -158,3 +158,24 @@ def test_make_shapes_verb_writes_every_format_its_reader_reads(tmp_path, fmt, ca
         assert [len(waterbirds.load(tmp_path, s)) for s in ("train", "val", "test")] == [4, 30, 8]
     else:
         assert imagenet.verify(tmp_path, expected_images=30, expected_classes=30, require_wnids=False) == []
+
+
+def test_make_shapes_writes_the_png_benchmark_layout_with_a_background_stuff_segment(tmp_path, capsys):
+    assert make_shapes.run(_parse(["--out", str(tmp_path / "a"), "--n-train", "2", "--n-val", "3"])) == 0
+    pngs = sorted(p.relative_to(tmp_path / "a").as_posix() for p in (tmp_path / "a/annotations").rglob("*.png"))
+    assert pngs == [f"annotations/panoptic_segmentation/train2017/{i:012d}.png" for i in (1, 2)] + [
+        f"annotations/panoptic_segmentation/val2017/{1_000_000_000 + i:012d}.png" for i in (1, 2, 3)]
+    categories = json.loads((tmp_path / "a/annotations/panoptic_val2017.json").read_text())["categories"]
+    assert any(c["isthing"] == 0 for c in categories)
+    # --no-background-segment: things only; the grounding entries and their masks are the same either way
+    assert make_shapes.run(_parse(["--out", str(tmp_path / "b"), "--n-train", "2", "--n-val", "3",
+                                   "--no-background-segment"])) == 0
+    categories = json.loads((tmp_path / "b/annotations/panoptic_val2017.json").read_text())["categories"]
+    assert all(c["isthing"] == 1 for c in categories)
+    with_stuff, things_only = png.load(tmp_path / "a", "val"), png.load(tmp_path / "b", "val")
+    assert [e.entry_id for e in with_stuff] == [e.entry_id for e in things_only] and len(with_stuff) >= 3
+    for a, b in zip(with_stuff, things_only):
+        assert (a.utterance, a.segment_ids, a.categories) == (b.utterance, b.segment_ids, b.categories)
+        assert np.array_equal(with_stuff.mask(a), things_only.mask(b))
+    for rel in ("images/val2017/001000000001.jpg", "annotations/png_coco_val2017.json"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes()

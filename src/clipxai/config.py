@@ -1,7 +1,12 @@
 """Load and validate the workflow configuration against schemas/config.schema.yaml.
 
-Used by rules/common.smk before anything runs, and by commands that read the config. A typo or a wrong type
-ends with one line naming the key: ``config.yaml: datasets.shapes.n_train: expected integer, got '10k'``.
+Used by rules/common.smk before anything runs (the schema step through ``snakemake.utils.validate``, its error
+turned into one line by :func:`schema_error`; then :func:`check_references`), and by commands that read the config
+(:func:`load`). A typo or a wrong type ends with one line naming the key:
+``config.yaml: datasets.shapes.n_train: expected integer, got '10k'``.
+
+Imports only jsonschema and yaml (Snakemake's own dependencies): the Snakefile parses in a plain Snakemake
+environment, without torch.
 """
 
 from __future__ import annotations
@@ -21,8 +26,42 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     return yaml.safe_load(Path(path).read_text())
 
 
+# Names that become wildcards and folder names (results/<dataset>/<model>/...): the schema's propertyNames.
+NAME_PATTERN = "^[A-Za-z0-9_-]+$"
+
+# Attribution methods a config may name (registry name -> parameter defaults): a light copy of
+# clipxai.attribution's registry, so a misspelt method or parameter is caught when the workflow is parsed, before
+# any job runs, without importing torch. tests/test_config.py checks that it equals the registry.
+METHOD_PARAMETERS: dict[str, dict[str, Any]] = {
+    "chefer2021": {"start_layer": -1},
+    "dense": {},
+    "eigencam-rn": {"polarity": "positive"},
+    "gradcam-rn": {"polarity": "positive"},
+    "gradcam-vit": {"polarity": "positive"},
+    "gradcampp-rn": {"polarity": "positive"},
+    "per-word": {"word": "", "polarity": "positive"},
+    "random": {"seed": 0, "key": ""},
+    "raw-attention": {},
+    "rollout": {},
+    "rollout-all-grads": {"polarity": "positive"},
+    "rollout-last-grad": {"polarity": "positive"},
+    "scorecam-rn": {"polarity": "positive", "batch_size": 32},
+    "unimodal": {"start_layer": -1},
+}
+# Parameters whose value is one of a few words, whatever the method.
+PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"polarity": ("positive", "negative")}
+# heads.segmentation.methods may also name the TextSpan decomposition map (no parameters).
+DECOMPOSITION = "decomposition"
+
+
+def _is_name_error(error: jsonschema.ValidationError) -> bool:
+    return "propertyNames" in error.schema_path
+
+
 def _key_path(error: jsonschema.ValidationError) -> str:
     parts = [str(p) for p in error.absolute_path]
+    if _is_name_error(error):
+        return ".".join(parts + [str(error.instance)])
     if error.validator == "additionalProperties":
         extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
         return ".".join(parts + extra[:1]) or "(top level)"
@@ -34,6 +73,8 @@ def _key_path(error: jsonschema.ValidationError) -> str:
 
 def _expected(error: jsonschema.ValidationError) -> str:
     v, s = error.validator, error.validator_value
+    if _is_name_error(error):
+        return "a name of letters, digits, '_' and '-' only (it becomes part of file paths)"
     if v == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         return f"a known key ({', '.join(allowed)})" if allowed else "no unknown key"
@@ -61,9 +102,57 @@ def validate(config: dict, schema: dict | None = None, source: str = "config") -
     filling = jsonschema.validators.extend(validator_cls, {"properties": set_defaults})
     error = jsonschema.exceptions.best_match(filling(schema).iter_errors(config))
     if error is not None:
-        raise InputError(source, _key_path(error), _expected(error))
+        raise schema_error(error, source)
     check_references(config, source)
     return config
+
+
+def schema_error(error: jsonschema.ValidationError, source: str = "config") -> InputError:
+    """The one-line InputError for a schema violation (``snakemake.utils.validate`` raises it as the context of
+    its WorkflowError)."""
+    return InputError(source, _key_path(error), _expected(error))
+
+
+_TYPE_WORDS = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _type_matches(value, default) -> bool:
+    """Whether a YAML value has the type of a method parameter's default (bool is not an int here)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, int):
+        return isinstance(value, int)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def check_methods(methods: dict, section: str, source: str, extra: tuple[str, ...] = ()) -> None:
+    """Every ``label -> {method?, params...}`` of ``section`` names a known method with known parameters of the
+    right type (``extra``: parameterless names the section also accepts)."""
+    known = sorted(METHOD_PARAMETERS) + list(extra)
+    for label, params in methods.items():
+        params = dict(params or {})
+        name = params.pop("method", label)
+        where = f"{section}.{label}" + (".method" if name != label else "")
+        if name in extra:
+            defaults = {}
+        elif name in METHOD_PARAMETERS:
+            defaults = METHOD_PARAMETERS[name]
+        else:
+            raise InputError(source, where, f"a method name ({', '.join(known)}), got {name!r}"
+                             + ("" if name != label else "; or a `method:` key naming one"))
+        for key, value in params.items():
+            if key not in defaults:
+                allowed = ", ".join(sorted(defaults)) or "none"
+                raise InputError(source, f"{section}.{label}.{key}",
+                                 f"a parameter of method {name} (known: {allowed})")
+            if defaults[key] is not None and not _type_matches(value, defaults[key]):
+                raise InputError(source, f"{section}.{label}.{key}",
+                                 f"{_TYPE_WORDS[type(defaults[key])]}, got {value!r}")
+            if key in PARAMETER_CHOICES and value not in PARAMETER_CHOICES[key]:
+                raise InputError(source, f"{section}.{label}.{key}",
+                                 f"one of {', '.join(PARAMETER_CHOICES[key])}, got {value!r}")
 
 
 def check_references(config: dict, source: str) -> None:
@@ -81,6 +170,10 @@ def check_references(config: dict, source: str) -> None:
                 raise InputError(source, f"models.{name}.train_on", "the name of a shapes data set")
         elif "name" not in model:
             raise InputError(source, f"models.{name}.name", "an open_clip model name for kind open_clip")
+    check_methods(config["grounding"]["methods"], "grounding.methods", source)
+    heads_methods = ((config.get("heads") or {}).get("segmentation") or {}).get("methods")
+    if heads_methods:
+        check_methods(heads_methods, "heads.segmentation.methods", source, extra=(DECOMPOSITION,))
 
 
 def load(path: str | Path) -> dict:

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='colour-shape combinations never in training, comma-separated (default "%(default)s"; '
                              '"" for none)')
     parser.add_argument("--eval-split", default="val", help="name of the evaluation split (coco-png; default val)")
-    parser.add_argument("--background-segment", action="store_true",
-                        help="coco-png: also annotate the background as a stuff segment (never in captions)")
+    parser.add_argument("--background-segment", action=argparse.BooleanOptionalAction, default=True,
+                        help="coco-png: annotate the background as a stuff segment, never in captions (default; "
+                             "panoptic tools such as pq_compute need a stuff category)")
 
 
 def _config(args: argparse.Namespace) -> shapes.ShapesConfig:

@@ -4,8 +4,9 @@ Layout (COCO 2017, what ``panoptic_annotations_trainval2017.zip`` + ``val2017.zi
 
     <root>/images/<split>2017/<12-digit id>.jpg
     <root>/annotations/panoptic_<split>2017.json
-    <root>/annotations/panoptic_<split>2017/<12-digit id>.png    (also accepted: annotations/panoptic_segmentation/
-                                                                  <split>2017/, the Panoptic Narrative Grounding layout)
+    <root>/annotations/panoptic_<split>2017/<12-digit id>.png    (COCO's folder name), or
+    <root>/annotations/panoptic_segmentation/<split>2017/<12-digit id>.png
+                                        (the Panoptic Narrative Grounding layout, which the shapes world writes)
 
 The JSON holds ``images`` (id, file_name, width, height), ``annotations`` (one per image: image_id, file_name of
 the PNG, segments_info [id, category_id, area, bbox [x, y, w, h], iscrowd]) and ``categories`` (id, name,
@@ -24,7 +25,10 @@ from clipxai.data.images import encode_jpeg, encode_png, image_size, read_rgb, w
 from clipxai.errors import InputError
 from clipxai.io import write_json
 
-_PNG_DIRS = ("panoptic_{split}", "panoptic_segmentation/{split}")
+# Folders of the panoptic PNGs under annotations/: COCO's own, and the one the PNG benchmark's loaders read.
+COCO_PNG_DIR = "panoptic_{split}"
+PNG_BENCHMARK_DIR = "panoptic_segmentation/{split}"
+_PNG_DIRS = (COCO_PNG_DIR, PNG_BENCHMARK_DIR)
 
 
 def split_name(split: str) -> str:
@@ -172,13 +176,17 @@ class PanopticWriter:
     """Write a COCO panoptic split image by image; :meth:`close` writes the JSON (last, so a crash leaves none).
 
     ``add(image_id, rgb, ids, segments)`` writes ``images/<split>2017/<id>.jpg`` and the id map as
-    ``annotations/panoptic_<split>2017/<id>.png``; ``segments`` lists ``(segment_id, category_id)`` pairs and area
-    and bbox are measured from ``ids``.
+    ``annotations/<png_dir>/<id>.png`` (``png_dir``: :data:`COCO_PNG_DIR` or :data:`PNG_BENCHMARK_DIR`, with
+    ``{split}``); ``segments`` lists ``(segment_id, category_id)`` pairs and area and bbox are measured from ``ids``.
     """
 
-    def __init__(self, root: str | Path, split: str, categories: list[dict], info: dict | None = None):
+    def __init__(self, root: str | Path, split: str, categories: list[dict], info: dict | None = None,
+                 png_dir: str = COCO_PNG_DIR):
+        if png_dir not in _PNG_DIRS:
+            raise ValueError(f"png_dir must be one of {', '.join(_PNG_DIRS)}, got {png_dir!r}")
         self.root = Path(root)
         self.split = split_name(split)
+        self.png_dir = self.root / "annotations" / png_dir.format(split=self.split)
         self.categories = categories
         self.info = info or {"description": "written by clipxai", "version": "1.0", "year": 2017}
         self.images: list[dict] = []
@@ -201,8 +209,7 @@ class PanopticWriter:
             segments_info.append({"id": int(segment_id), "category_id": int(category_id), "area": area,
                                   "bbox": bbox, "iscrowd": int(iscrowd)})
         write_bytes(image_path(self.root, self.split, f"{file_stem}.jpg"), encode_jpeg(rgb))
-        png_dir = self.root / "annotations" / f"panoptic_{self.split}"
-        write_bytes(png_dir / f"{file_stem}.png", encode_png(id2rgb(ids)))
+        write_bytes(self.png_dir / f"{file_stem}.png", encode_png(id2rgb(ids)))
         self.images.append({"id": int(image_id), "file_name": f"{file_stem}.jpg", "width": int(width),
                             "height": int(height), "license": 0})
         self.annotations.append({"image_id": int(image_id), "file_name": f"{file_stem}.png",

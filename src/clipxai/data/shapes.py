@@ -87,7 +87,8 @@ class ShapesConfig:
     share_probability: float = 0.5        # a further object shares colour or shape with an earlier one
     min_visible: float = 0.75             # each object keeps at least this fraction of its pixels
     noise_sigma: float = 5.0              # pixel noise over the whole image (grey levels)
-    background_segment: bool = False      # also write the background as a stuff segment (never in captions)
+    # the background is a stuff segment (never in captions): panoptic tools (pq_compute) need a stuff category
+    background_segment: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, "held_out", tuple(_normalise_combination(c) for c in self.held_out))
@@ -389,8 +390,9 @@ def write_coco_png(out: str | Path, config: ShapesConfig, n_train: int, n_val: i
                    progress: bool = True) -> dict:
     """Write the world as COCO panoptic + Panoptic Narrative Grounding under ``out`` (both splits).
 
-    Per split: JPEG images, panoptic PNGs, ``panoptic_<split>2017.json``, ``png_coco_<split>2017.json`` (one
-    narrative per image; each object phrase is one noun segment with that object's segment id, connectors are
+    Per split: JPEG images, panoptic PNGs (``annotations/panoptic_segmentation/<split>2017/``, the Panoptic
+    Narrative Grounding layout; the background is a stuff segment), ``panoptic_<split>2017.json``,
+    ``png_coco_<split>2017.json`` (one narrative per image; each object phrase is one noun segment with that object's segment id, connectors are
     segments without ids) and ``shapes_<split>2017.json`` (the drawn objects, for analyses and tests). Also
     ``shapes_world.json`` (the world's parameters and class names). JSON files are written after the images.
     """
@@ -400,7 +402,8 @@ def write_coco_png(out: str | Path, config: ShapesConfig, n_train: int, n_val: i
     for split, count in (("train", n_train), (eval_split, n_val)):
         name = coco_panoptic.split_name(split)
         writer = coco_panoptic.PanopticWriter(out, name, cats, info={
-            "description": "clipxai shapes world", "version": "1.0", "year": 2017, "seed": config.seed})
+            "description": "clipxai shapes world", "version": "1.0", "year": 2017, "seed": config.seed},
+            png_dir=coco_panoptic.PNG_BENCHMARK_DIR)
         narratives, drawn = [], []
         for index in _progress(range(count), f"shapes {name}", progress):
             scene = scene_for_coco(config, name, index)
