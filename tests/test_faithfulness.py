@@ -161,3 +161,47 @@ def test_auc_trapezoids_and_checks():
         fa.image_curves(_model(), _image(), torch.zeros(1, 8, dtype=torch.long), torch.zeros(1, 3, 3))
     with pytest.raises(ValueError, match="unknown curve"):
         fa.image_curves(_model(), _image(), torch.zeros(1, 8, dtype=torch.long), _one_hot(0, 0), curves=("x",))
+
+
+def test_verbs_score_ground_maps_of_both_directions_and_tabulate_them(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from clipxai import cli
+    from clipxai.data import shapes
+
+    data = tmp_path / "shapes"
+    shapes.write_coco_png(data, shapes.ShapesConfig(seed=2, image_size=32), n_train=2, n_val=3, progress=False)
+    model = tmp_path / "tiny.json"
+    model.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64,
+                                                                  "layers": 2, "head_width": 32},
+                                 "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2,
+                                              "layers": 2}}))
+    entries = []
+    for method in ("random", "chefer2021"):
+        maps = tmp_path / "results" / "shapes" / "tiny" / "maps" / method / "0.npz"
+        assert cli.main(["ground", "--data", str(data), "--model", str(model), "--method", method,
+                         "--out", str(maps)]) == 0
+        out = tmp_path / "results" / "shapes" / "tiny" / "scores" / "faithfulness" / f"{method}.csv"
+        assert cli.main(["faithfulness", "--data", str(data), "--model", str(model), "--maps", str(maps),
+                         "--steps", "5", "--max-entries", "2", "--batch-size", "3", "--out", str(out)]) == 0
+        entries.append(str(out))
+    rows = pd.read_csv(entries[1], keep_default_na=False, na_values=[""])
+    assert len(rows) == 2 * 2 * 3 and set(rows["direction"]) == {"t2i", "i2t"}
+    values = rows[[f"s{k}" for k in range(6)]].to_numpy()
+    np.testing.assert_allclose(rows["auc"], fa.auc(values), rtol=1e-5)
+    # shared ends: deletion starts where negative starts (the pair itself) and ends where insertion starts
+    t2i = rows[rows["direction"] == "t2i"].set_index(["entry_id", "curve"])
+    for entry in set(rows["entry_id"]):
+        assert t2i.loc[(entry, "deletion"), "s0"] == t2i.loc[(entry, "negative"), "s0"]
+        assert t2i.loc[(entry, "deletion"), "s5"] == t2i.loc[(entry, "insertion"), "s0"]
+    table = tmp_path / "faithfulness.csv"
+    assert cli.main(["table-faithfulness", "--entries", *entries, "--bootstrap", "20", "--out", str(table)]) == 0
+    frame = pd.read_csv(table, keep_default_na=False, na_values=[""])
+    assert len(frame) == 2 * 2 * 3 and (frame["n_entries"] == 2).all()
+    assert frame[frame["method"] == "random"]["vs_random_mean"].isna().all()
+    assert frame[frame["method"] == "chefer2021"]["vs_random_mean"].notna().all()
+    figure = tmp_path / "faithfulness_curves.png"
+    assert cli.main(["figure-faithfulness", "--entries", *entries, "--out", str(figure)]) == 0
+    assert figure.is_file() and json.loads(figure.with_suffix(".json").read_text())["section"] == "grounding"

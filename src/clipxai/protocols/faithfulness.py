@@ -136,5 +136,5 @@ def read_entry_curves(path: str | Path) -> tuple[str, str, str, pd.DataFrame]:
     for column in ("entry_id", "direction", "curve", "auc", "excluded_reason", "s0"):
         if column not in frame.columns:
             raise InputError(path, column, "a column of the per-entry curves (clipxai faithfulness)")
-    frame["excluded_reason"] = frame["excluded_reason"].fillna("")
+    frame["excluded_reason"] = frame["excluded_reason"].astype(object).where(frame["excluded_reason"].notna(), "")
     return path.parts[-5], path.parts[-4], path.stem, frame
