@@ -17,6 +17,10 @@ parts are the caption tokens (strictly between the start and the end token), rem
 (token id 0); the start and end tokens stay. At step k, ``floor(k * n / steps + 1/2)`` parts are removed, so step 0
 is the unperturbed pair and step ``steps`` has every part removed. Ties in relevance go in position order.
 
+Insertion and negative perturbation visit the same inputs in opposite order (revealing the top fraction f is
+removing the bottom 1 - f), so with one baseline their areas agree up to the rounding of the step counts and the
+order of tied parts; both are kept because both papers' tables report them.
+
 The other side's embedding is computed once; each step is one forward of the perturbed side for the whole batch,
 and the two ends (nothing removed, everything removed) are shared by the three curves: ``2 + 3 * (steps - 1)``
 forwards of the perturbed tower per batch for all three curves.
