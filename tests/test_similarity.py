@@ -153,3 +153,17 @@ def test_missing_artemis_data_is_one_line_exit_2(tmp_path, model_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and "artemis.csv" in err[-1] and "licence-bound" in err[-1]
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_shuffled_control_of_a_constant_label_draws_labels_at_random():
+    from clipxai.commands.table_similarity import score
+
+    n = 400
+    sims = np.tile([0.9, 0.1], (n, 1))   # always prefers target 0, the annotated one
+    rows = score({"study": np.array("s"), "method": np.array("m"), "domains": np.array(["image"]),
+                  "image__sims": sims, "image__labels": np.zeros(n, dtype=np.int64),
+                  "image__targets": np.array(["same colour", "same shape"])}, "toy", top_k=2, seed=0, n_resamples=100)
+    table = pd.DataFrame(rows).set_index(["metric", "labels"])
+    assert table.loc[("top-1", "annotated"), "mean"] == 1.0
+    assert abs(table.loc[("top-1", "shuffled"), "mean"] - 0.5) < 0.08
+    assert ("top-2", "annotated") not in table.index   # k >= number of targets: no top-k row
