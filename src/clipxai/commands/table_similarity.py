@@ -55,10 +55,15 @@ def score(arrays: dict, model: str, top_k: int, seed: int, n_resamples: int) -> 
         sims, labels = arrays[f"{domain}__sims"], arrays[f"{domain}__labels"]
         dist = arrays.get(f"{domain}__distribution")
         n_targets = sims.shape[1]
-        permutation = rng(seed, "similarity-shuffle", study, model, domain).permutation(len(labels))
+        draw = rng(seed, "similarity-shuffle", study, model, domain)
+        permutation = draw.permutation(len(labels))
+        shuffled = labels[permutation]
+        if dist is None and len(set(labels.tolist())) == 1:
+            # one label for every image (the shapes world's image domain): a permutation changes nothing, so the
+            # control draws each image's label uniformly from its targets
+            shuffled = draw.integers(0, n_targets, size=len(labels))
         n_best = None if dist is None else (dist >= dist.max(axis=1, keepdims=True) - 1e-12).sum(axis=1)
-        variants = {"annotated": (labels, dist), "shuffled": (labels[permutation],
-                                                              None if dist is None else dist[permutation])}
+        variants = {"annotated": (labels, dist), "shuffled": (shuffled, None if dist is None else dist[permutation])}
         metrics = [("top-1", 1)] + ([(f"top-{top_k}", top_k)] if top_k < n_targets else [])
         for labels_name, (lab, dis) in variants.items():
             rows = [(name, topk_hits(sims, lab, k, dis), chance_topk(n_targets, k, n_best)) for name, k in metrics]
@@ -112,8 +117,9 @@ def run(args) -> int:
                  "of a domain's targets by cosine similarity, mean over the sampled images with bootstrap 95% CI; "
                  "spearman = mean per-image rank correlation between the similarities and the annotators' "
                  "emotion distribution (ArtEmis). labels = shuffled: the same scores with the labels permuted "
-                 "across images (should sit at chance). Shapes world, domain image: how often the image of the "
-                 "same colour (another shape) is closer than the image of the same shape (another colour)."),
+                 "across images, or drawn at random where every image has the same label (should sit at "
+                 "chance). Shapes world, domain image: how often the image of the same colour (another shape) is "
+                 "closer than the image of the same shape (another colour)."),
         rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in args.results], section="similarity")
     write_csv(args.out_claims, claims_table(args.reported))
     write_sidecar(
