@@ -46,8 +46,8 @@ def run(args) -> int:
             verb = "revealed" if curve == "insertion" else "removed"
             order = "least" if curve == "negative" else "most"
             ax.set_title(f"{dataset} / {model}, {direction}: {curve}", fontsize=9)
-            ax.set_xlabel(f"fraction of {'patches' if direction == 't2i' else 'tokens'} {verb} ({order} relevant first)",
-                          fontsize=8)
+            parts = "patches" if direction == "t2i" else "tokens"
+            ax.set_xlabel(f"fraction of {parts} {verb} ({order} relevant first)", fontsize=8)
             ax.set_ylabel("cosine similarity", fontsize=8)
             ax.tick_params(labelsize=7)
     handles, labels = axes[0][0].get_legend_handles_labels()
