@@ -86,6 +86,7 @@ def run(args) -> int:
                  "perturbation; higher is better), in steps of 10% of the parts. Text->image perturbs image patches "
                  "(replaced by a baseline image), image->text caption tokens (masked to padding). Mean over entries "
                  "with bootstrap 95% CI; vs_random = paired difference from the random maps on the same entries. "
-                 "Insertion and negative perturbation visit the same inputs in opposite order, so their areas nearly agree."),
+                 "Insertion and negative perturbation visit the same inputs in opposite order, so their areas "
+                 "nearly agree."),
         rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in args.entries], section="grounding")
     return 0
