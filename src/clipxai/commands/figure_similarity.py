@@ -51,7 +51,8 @@ def run(args) -> int:
         axes[i][0].imshow(image)
         axes[i][0].set_xticks([])
         axes[i][0].set_yticks([])
-        axes[i][0].set_title(str(arrays["ids"][i]).rsplit("/", 1)[-1][:18], fontsize=6)
+        folder, _, name = str(arrays["ids"][i]).rpartition("/")
+        axes[i][0].set_title(f"{folder[-20:]}\n{name.rsplit('.', 1)[0][-16:]}", fontsize=6)
         for c, (domain, j) in enumerate(columns, start=1):
             ax = axes[i][c]
             sims = arrays[f"{domain}__sims"][i]
