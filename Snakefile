@@ -41,6 +41,8 @@ include: "rules/common.smk"
 include: "rules/common_report.smk"
 include: "rules/common_segmentation.smk"
 include: "rules/common_heads.smk"
+include: "rules/common_faithfulness.smk"
+include: "rules/common_similarity.smk"
 include: "rules/data.smk"
 include: "rules/models.smk"
 include: "rules/attribute.smk"
@@ -48,6 +50,8 @@ include: "rules/score.smk"
 include: "rules/report.smk"
 include: "rules/segmentation.smk"
 include: "rules/heads.smk"
+include: "rules/faithfulness.smk"
+include: "rules/similarity.smk"
 
 
 rule all:

@@ -1,0 +1,83 @@
+# Faithfulness of the grounding maps: perturbation curves (deletion, insertion, negative) on both towers, their
+# areas per method against random, and the mean curves. Reads the maps of rules/attribute.smk.
+
+
+localrules:
+    table_faithfulness,
+    figure_faithfulness,
+
+
+rule faithfulness:
+    input:
+        data=lambda wc: dataset_inputs(wc.dataset),
+        model=lambda wc: model_files(wc.model),
+        maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
+    output:
+        faithfulness_entries("{dataset}", "{model}", "{method}"),
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        split=lambda wc: data_split(wc.dataset),
+        model=lambda wc: model_args(wc.model),
+        steps=FAITHFULNESS.get("steps", 10),
+        baseline=FAITHFULNESS.get("baseline", "mean"),
+        max_entries=FAITHFULNESS.get("max_entries", 0),
+        device=config["device"],
+        batch_size=config["batch_size"],
+    log:
+        log_path("faithfulness", "{dataset}", "{model}", "{method}"),
+    benchmark:
+        bench_path("faithfulness", "{dataset}", "{model}", "{method}")
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpu_request,
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m clipxai faithfulness --data {params.root} --split {params.split} {params.model} --maps {input.maps}"
+        " --steps {params.steps} --baseline {params.baseline} --max-entries {params.max_entries}"
+        " --batch-size {params.batch_size} --device {params.device} --threads {threads} --out {output} 2> {log}"
+
+
+rule table_faithfulness:
+    input:
+        all_faithfulness_entries(),
+    output:
+        csv=report(table_path("faithfulness"), caption="../report/snakemake/figure.rst", category="Tables"),
+        meta=sidecar(table_path("faithfulness")),
+    params:
+        random=FAITHFULNESS_RANDOM,
+        seed=config["seed"],
+        bootstrap=GROUNDING["bootstrap"],
+    log:
+        log_path("table_faithfulness", "faithfulness"),
+    benchmark:
+        bench_path("table_faithfulness", "faithfulness")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m clipxai table-faithfulness --entries {input} --random {params.random} --seed {params.seed}"
+        " --bootstrap {params.bootstrap} --out {output.csv} 2> {log}"
+
+
+rule figure_faithfulness:
+    input:
+        all_faithfulness_entries(),
+    output:
+        png=report(figure_path("faithfulness_curves"), caption="../report/snakemake/figure.rst", category="Figures"),
+        pdf=figure_path("faithfulness_curves").replace(".png", ".pdf"),
+        meta=sidecar(figure_path("faithfulness_curves")),
+    log:
+        log_path("figure_faithfulness", "faithfulness_curves"),
+    benchmark:
+        bench_path("figure_faithfulness", "faithfulness_curves")
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        "python -m clipxai figure-faithfulness --entries {input} --out {output.png} 2> {log}"
+
+
+if all_faithfulness_entries():
+    report_table("faithfulness")
+    report_figure("faithfulness_curves")
