@@ -302,7 +302,8 @@ rule score_segmentation:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../envs/report.yaml"
+        # reads gtsegs_ijcv.mat (h5py), upsamples with torch, AP from scikit-learn: the torch env has them
+        "../envs/torch.yaml"
     shell:
         "python -m clipxai score-segmentation --data {params.root} --maps {input.maps} --out {output} 2> {log}"
 
