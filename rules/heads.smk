@@ -1,4 +1,4 @@
-# Inside the image tower (TextSpan, seed 004; PROTOCOLS.md D): residual decompositions of ViT models per shard,
+# Inside the image tower (TextSpan, seed 004; docs/protocols.md D): residual decompositions of ViT models per shard,
 # attention heads described by texts (TextSpan, principal components), ImageNet-segmentation from the decomposition
 # beside the attribution methods, Waterbirds worst-group accuracy with "place" heads mean-ablated, and a
 # nearest-neighbour figure in one head's subspace.

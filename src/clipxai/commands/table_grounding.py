@@ -139,7 +139,7 @@ def _cell(row, metric: str) -> str:
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    lines = ["# Grounding (PROTOCOLS.md C)", "",
+    lines = ["# Grounding (docs/protocols.md C)", "",
              "Mean over entries with bootstrap 95% CI. macro = the paper's two-class macro IoU; fg = foreground IoU.",
              "",
              SAME_METHOD_NOTE,

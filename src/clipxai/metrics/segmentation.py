@@ -1,5 +1,5 @@
 """Segmentation metrics: multi-class confusion mIoU (VOC, seed 002) and the ImageNet-segmentation protocol
-(pixel accuracy, two-class mIoU, mAP; PROTOCOLS.md D), each usable at once or accumulated batch by batch.
+(pixel accuracy, two-class mIoU, mAP; docs/protocols.md D), each usable at once or accumulated batch by batch.
 
 Multi-class mIoU, faithful (CLIPpy's ``PascalEvaluator``): confusion matrix with rows = label, columns = prediction,
 pixels labelled ``ignore_index`` dropped; ``IoU_c = diag / (row + col - diag + eps)`` with eps = float32 machine
