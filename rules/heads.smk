@@ -1,4 +1,4 @@
-# Inside the image tower (TextSpan, seed 004; PROTOCOLS.md D): residual decompositions of ViT models per shard,
+# Inside the image tower (TextSpan, seed 004; docs/protocols.md D): residual decompositions of ViT models per shard,
 # attention heads described by texts (TextSpan, principal components), ImageNet-segmentation from the decomposition
 # beside the attribution methods, Waterbirds worst-group accuracy with "place" heads mean-ablated, and a
 # nearest-neighbour figure in one head's subspace.
@@ -302,7 +302,8 @@ rule score_segmentation:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../envs/report.yaml"
+        # reads gtsegs_ijcv.mat (h5py), upsamples with torch, AP from scikit-learn: the torch env has them
+        "../envs/torch.yaml"
     shell:
         "python -m clipxai score-segmentation --data {params.root} --maps {input.maps} --out {output} 2> {log}"
 

@@ -179,6 +179,59 @@ def test_gradcam_vit_equals_last_block_chefer_after_minmax(request, arch):
     torch.testing.assert_close(_minmax(gradcam), _minmax(chefer), atol=1e-4, rtol=0)  # ... same map
 
 
+def test_gradcam_vit_is_last_block_chefer_divided_by_logit_scale(vit):
+    """Seed 001's gradcam-vit and Chefer et al. on the last block are one method: the relevance is I + cam, its
+    CLS row over the patches is cam itself, and cam = mean_heads(clamp(G * A)) is positively homogeneous in the
+    gradient, which Chefer's objective (logit_scale * cosine) scales by logit_scale."""
+    images, tokens = _inputs(vit)
+    gradcam = attribution.get("gradcam-vit").attribute(vit, images, tokens)
+    chefer = attribution.get("chefer2021", start_layer=-1).attribute(vit, images, tokens)
+    scale = float(vit.model.logit_scale.detach().exp())
+    assert scale != pytest.approx(1.0)  # the identity below is not the trivial one
+    torch.testing.assert_close(chefer.image, scale * gradcam.image, rtol=1e-5, atol=1e-7)
+    # token relevance is normalised to sum 1: the factor cancels, the two are the same numbers
+    torch.testing.assert_close(chefer.text, gradcam.text, rtol=1e-5, atol=1e-7, equal_nan=True)
+    # and the tables say so (clipxai table-imagenet-seg marks both rows)
+    import pandas as pd
+
+    from clipxai.commands.table_imagenet_seg import identity_notes
+
+    rows = pd.DataFrame({"method": ["gradcam-vit", "chefer2021", "chefer2021-all", "gradcam-negative"],
+                         "registry_method": ["gradcam-vit", "chefer2021", "chefer2021", "gradcam-vit"],
+                         "params": ["{}", '{"start_layer": -1}', '{"start_layer": 0}', '{"polarity": "negative"}']})
+    notes = identity_notes(rows)
+    assert set(notes) == {"gradcam-vit", "chefer2021"}
+    assert "chefer2021" in notes["gradcam-vit"] and "gradcam-vit" in notes["chefer2021"]
+
+
+def test_per_word_faithful_cuts_the_word_out_of_other_words_too(vit):
+    from clipxai.attribution.perword import remove_word_text
+
+    assert remove_word_text("a cat on a background", "a") == " ct on  bckground"
+    caption = ["a red circle on a background"]
+    images = _inputs(vit, batch=1)[0]
+    faithful = attribution.get("per-word", word="a", mode="faithful")
+    corrected = attribution.get("per-word", word="a", mode="corrected")
+    # "a" also inside "background": the two removals give different captions, so different objectives and maps
+    assert not torch.allclose(faithful.attribute_captions(vit, images, caption).image,
+                              corrected.attribute_captions(vit, images, caption).image)
+    # a word that occurs only as a whole word: string and token removal leave the same caption, the same map
+    for word in ("red", "circle"):
+        string = attribution.get("per-word", word=word, mode="faithful").attribute_captions(vit, images, caption)
+        tokens = attribution.get("per-word", word=word, mode="corrected").attribute_captions(vit, images, caption)
+        torch.testing.assert_close(string.image, tokens.image)
+    # the token path of mode=faithful substitutes in the decoded caption: the same as from the string here
+    from_tokens = faithful.attribute(vit, images, vit.tokenizer(caption))
+    torch.testing.assert_close(from_tokens.image, faithful.attribute_captions(vit, images, caption).image)
+    # corrected is the default (the token removal this method always had)
+    default = attribution.get("per-word", word="a").attribute(vit, images, vit.tokenizer(caption))
+    torch.testing.assert_close(default.image, corrected.attribute_captions(vit, images, caption).image)
+    with pytest.raises(InputError, match="regular expression"):
+        attribution.get("per-word", word="(", mode="faithful")
+    with pytest.raises(InputError, match="mode"):
+        attribution.get("per-word", word="a", mode="both")
+
+
 @pytest.mark.parametrize("name", ["gradcam-vit", "rollout-all-grads", "rollout-last-grad"])
 def test_negative_saliency_of_one_minus_s_is_positive_saliency_of_minus_s(vit, name):
     images, tokens = _inputs(vit)

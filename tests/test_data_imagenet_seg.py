@@ -75,3 +75,34 @@ def test_bad_files_are_input_errors(tmp_path):
         f["#refs#"].create_dataset("gt1", data=np.zeros((4, 4), np.uint8))
     with pytest.raises(InputError, match=r"value/gt\[1\]"):
         imagenet_seg.load(path)[1]
+
+
+def test_input_geometry_faithful_crops_the_image_but_squashes_the_mask():
+    """A 8x16 image with its object in the left quarter, model input 8: the original's eval transform keeps the
+    centre (columns 4..11, no object) while its label is the whole mask squashed to 8x8 (object in columns 0..1);
+    the corrected geometry resizes the image like the mask, so the object is where the label says."""
+    from types import SimpleNamespace
+
+    from open_clip.transform import image_transform
+    from PIL import Image
+
+    from clipxai.protocols import segmentation
+
+    image = np.zeros((8, 16, 3), np.uint8)
+    image[:, :4, 0] = 255
+    mask = np.zeros((8, 16), np.uint8)
+    mask[:, :4] = 1
+    identity = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))  # no normalisation: the tensors are the pixels / 255
+    loaded = SimpleNamespace(image_size=8, mean=identity[0], std=identity[1],
+                             preprocess=image_transform(8, is_train=False, mean=identity[0], std=identity[1]))
+    label = segmentation.label_mask(mask, 8)
+    assert label.shape == (8, 8) and label[:, :2].all() and not label[:, 2:].any()
+    faithful = segmentation.image_input(loaded, "faithful")(Image.fromarray(image))
+    corrected = segmentation.image_input(loaded, "corrected")(Image.fromarray(image))
+    assert faithful.shape == corrected.shape == (3, 8, 8)
+    np.testing.assert_array_equal(faithful.numpy(), np.transpose(image[:, 4:12], (2, 0, 1)) / np.float32(255))
+    assert faithful[0].max() == 0  # the labelled object is not in the faithful input at all
+    red = corrected[0].numpy()
+    assert (red[:, :2] > 0.8).all() and (red[:, 3:] < 0.2).all()  # the object where the label is
+    with pytest.raises(ValueError, match="mode"):
+        segmentation.image_input(loaded, "other")

@@ -128,9 +128,30 @@ def test_principal_shares_are_singular_values_or_variance_by_mode():
     s = np.linalg.svd(outputs - outputs.mean(0), compute_uv=False)
     faithful = principal.principal(outputs, pool, k=1, mode="faithful", rank=3)
     corrected = principal.principal(outputs, pool, k=1, mode="corrected", rank=3)
-    np.testing.assert_allclose(faithful["shares"], s[:3] / s.sum(), rtol=1e-10)
-    np.testing.assert_allclose(corrected["shares"], s[:3] ** 2 / (s ** 2).sum(), rtol=1e-10)
+    np.testing.assert_allclose(faithful["shares"], s[:3] / s[:3].sum(), rtol=1e-10)  # the kept ones only
+    np.testing.assert_allclose(corrected["shares"], s[:3] ** 2 / (s ** 2).sum(), rtol=1e-10)  # all of them
     np.testing.assert_allclose(faithful["strengths"], s[:3], rtol=1e-10)
+
+
+def test_principal_shares_of_a_hand_worked_truncated_spectrum():
+    """Head outputs with singular values 4, 3, 2, 1 (after centring) on orthogonal axes, truncated to rank 2:
+    faithful shares 4/7, 3/7 (the original divides by the kept values' sum); corrected 16/30, 9/30 (variance
+    over the total variance, so the two shares add up to 25/30 of it)."""
+    signs = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], float)  # orthogonal columns
+    u = np.vstack([signs, -signs]) / np.sqrt(8)  # 8 images, centred (each column sums to 0), orthonormal columns
+    outputs = u @ np.diag([4.0, 3.0, 2.0, 1.0]) + 7.0  # any mean: it is removed first
+    pool = np.eye(4)
+    faithful = principal.principal(outputs, pool, k=1, mode="faithful", rank=2)
+    corrected = principal.principal(outputs, pool, k=1, mode="corrected", rank=2)
+    np.testing.assert_allclose(faithful["strengths"], [4.0, 3.0], rtol=1e-12)
+    np.testing.assert_allclose(faithful["shares"], [4 / 7, 3 / 7], rtol=1e-12)
+    np.testing.assert_allclose(corrected["shares"], [16 / 30, 9 / 30], rtol=1e-12)
+    # untruncated (rank 4) the two definitions differ only by squaring
+    full = principal.principal(outputs, pool, k=1, mode="faithful", rank=4)
+    np.testing.assert_allclose(full["shares"], [0.4, 0.3, 0.2, 0.1], rtol=1e-12)
+    # the threshold rule keeps the same rank in this spectrum either way: 99% needs every component
+    assert principal.kept_rank(np.array([4.0, 3.0, 2.0, 1.0]), "faithful") == 4
+    assert principal.kept_rank(np.array([4.0, 3.0, 2.0, 1.0]), "corrected") == 4
 
 
 def _decomposition(n=40, layers=3, heads=2, dim=6, classes=4, seed=9):

@@ -139,20 +139,30 @@ def test_segment_maps_are_scored_against_the_mask_of_the_same_id(world, decompos
     order = list(range(N_SEG))[::-1]
     oracle = np.stack([np.asarray(Image.fromarray(data.mask(i) * 255).resize((4, 4), Image.BOX), np.float32) / 255
                        for i in order])
-    common = dict(labels=np.full(N_SEG, -1), predicted=np.zeros(N_SEG, np.int64), image_size=np.int64(32))
-    np.savez(maps / "oracle.npz", ids=np.array([str(i) for i in order]), image_grid=oracle, label=np.array("oracle"),
-             **common)
-    np.savez(maps / "inverted.npz", ids=np.array([str(i) for i in order]), image_grid=1 - oracle,
-             label=np.array("inverted"), **common)
+    common = dict(labels=np.full(N_SEG, -1), predicted=np.zeros(N_SEG, np.int64),
+                  faithful_predicted=np.zeros(N_SEG, np.int64), image_size=np.int64(32), method=np.array("oracle"),
+                  params=np.array("{}"))
+
+    def oracle_maps(name, grid):  # the same maps in both geometries (the world's images are square)
+        np.savez(maps / f"{name}.npz", ids=np.array([str(i) for i in order]), image_grid=grid,
+                 faithful_image_grid=grid, label=np.array(name), **common)
+
+    oracle_maps("oracle", oracle)
+    oracle_maps("inverted", 1 - oracle)
     # each id given the oracle of another image: what matching masks by row order instead of id would score
-    np.savez(maps / "mismatched.npz", ids=np.array([str(i) for i in order]), image_grid=np.roll(oracle, 1, axis=0),
-             label=np.array("mismatched"), **common)
+    oracle_maps("mismatched", np.roll(oracle, 1, axis=0))
     out = tmp_path / "results/seg/tiny/scores/imagenet_segmentation.csv"
     run("score-segmentation", "--data", world["seg"], "--maps", *sorted(maps.glob("decomposition_*.npz")),
         *sorted(maps.glob("raw-attention_*.npz")), maps / "oracle.npz", maps / "inverted.npz",
         maps / "mismatched.npz", "--out", out)
-    scores = pd.read_csv(out).set_index("method")
+    both = pd.read_csv(out)
+    assert both["mode"].tolist() == ["faithful", "corrected"] * 5
+    scores = both[both["mode"] == "corrected"].set_index("method")
     assert list(scores.index) == ["decomposition", "raw-attention", "oracle", "inverted", "mismatched"]
+    # square images at the input size: both geometries feed the model the same pixels, so the maps agree and
+    # the two modes can differ only where a map is constant
+    assert stored["faithful_image_grid"].tolist() == stored["image_grid"].tolist()
+    assert stored["faithful_predicted"].tolist() == stored["predicted"].tolist()
     assert (scores["n_images"] == N_SEG).all()
     assert scores.loc["oracle", "map"] > 0.9 and scores.loc["oracle", "miou"] > 0.45
     # (the world is seeded, so these numbers are fixed: oracle mIoU 0.50 / mAP 0.99 at a 4x4 grid, another
@@ -163,8 +173,10 @@ def test_segment_maps_are_scored_against_the_mask_of_the_same_id(world, decompos
     assert scores[["pixel_accuracy", "miou", "map"]].apply(lambda c: c.between(0, 1)).all().all()
 
     run("table-imagenet-seg", "--scores", out, "--out-csv", tmp_path / "t.csv", "--out-md", tmp_path / "t.md")
-    table = pd.read_csv(tmp_path / "t.csv")
+    table = pd.read_csv(tmp_path / "t.csv", keep_default_na=False).set_index("method")
     assert set(table["dataset"]) == {"seg"} and set(table["model"]) == {"tiny"}
+    assert table.loc["oracle", "miou_corrected"] == pytest.approx(scores.loc["oracle", "miou"])
+    assert table.loc["oracle", "differs"] == ""  # no constant oracle map: the modes agree
     assert "| oracle |" in (tmp_path / "t.md").read_text()
     sidecar = json.loads((tmp_path / "t.json").read_text())
     assert {"title", "caption", "rule", "command", "inputs"} <= set(sidecar)
@@ -285,11 +297,13 @@ def test_waterbirds_ablation_refuses_ids_that_are_not_in_the_evaluated_split(tmp
 def test_explain_then_tables_and_neighbour_figure(world, decomposed, tmp_path):
     heads_dir = tmp_path / "results/seg/tiny/heads"
     for label, options in (("textspan", ["--algorithm", "textspan", "--m", 3]),
-                           ("principal-corrected", ["--algorithm", "principal", "--mode", "corrected", "--m", 2])):
+                           ("principal-corrected", ["--algorithm", "principal", "--mode", "corrected", "--m", 2]),
+                           ("principal-faithful", ["--algorithm", "principal", "--mode", "faithful", "--m", 2])):
         run("explain-heads", "--decomposition", *decomposed["shards"], "--texts", decomposed["pool"], "--model",
             world["model"], "--layers", 1, *options, "--classifier", decomposed["classifier"],
             "--out", heads_dir / f"{label}.csv")
     run("table-heads", "--heads", heads_dir / "textspan.csv", heads_dir / "principal-corrected.csv",
+        heads_dir / "principal-faithful.csv",
         "--out-texts-csv", tmp_path / "texts.csv", "--out-texts-md", tmp_path / "texts.md",
         "--out-accuracy-csv", tmp_path / "acc.csv", "--out-accuracy-md", tmp_path / "acc.md")
     texts = pd.read_csv(tmp_path / "texts.csv", keep_default_na=False)
@@ -298,6 +312,13 @@ def test_explain_then_tables_and_neighbour_figure(world, decomposed, tmp_path):
     assert all(len(t.split("; ")) == 3 for t in textspan_rows["top_texts"])
     principal_rows = texts[texts["algorithm"] == "principal-corrected"]
     assert (principal_rows["bottom_texts"] != "").all() and (principal_rows["component"] != "").all()
+    # faithful shares: over the kept singular values, so they add up to 1 per head; corrected: below 1
+    faithful_rows = texts[texts["algorithm"] == "principal-faithful"]
+    np.testing.assert_allclose(faithful_rows.groupby(["layer", "head"])["share"].sum(), 1.0, rtol=1e-5)
+    assert (principal_rows.groupby(["layer", "head"])["share"].sum() <= 1 + 1e-5).all()
+    markdown_texts = (tmp_path / "texts.md").read_text()
+    assert "## seg / tiny / principal: principal-faithful vs principal-corrected" in markdown_texts
+    assert "| share faithful | share corrected |" in markdown_texts
     accuracy = pd.read_csv(tmp_path / "acc.csv")
     assert accuracy["n_images"].eq(N_SEG).all() and accuracy["baseline_accuracy"].between(0, 1).all()
     for name in ("texts", "acc"):
@@ -333,3 +354,31 @@ def test_neighbour_queries_come_from_distinct_classes_first():
     assert sorted(labels[chosen].tolist()) == [0, 1, 2]
     assert len(set(pick_queries(labels, 5, seed=0))) == 5
     assert pick_queries(labels, 3, seed=0) == chosen
+
+
+def test_segment_imagenet_runs_the_faithful_geometry_on_non_square_images(world, decomposed, tmp_path):
+    from clipxai.data import imagenet_seg
+    from clipxai.models.registry import load_model
+    from clipxai.protocols import segmentation
+
+    # the seg world's first images padded to 32x48 (object kept, 16 columns of noise to the right)
+    source = imagenet_seg.load(world["seg"])
+    noise = np.random.default_rng(4).integers(0, 256, (32, 16, 3), dtype=np.uint8)
+    samples = [(np.concatenate([image, noise], axis=1), np.pad(mask, ((0, 0), (0, 16))))
+               for image, mask in (source[i] for i in range(4))]
+    wide = tmp_path / "wide"
+    imagenet_seg.write(wide / "gtsegs_ijcv.mat", samples)
+    labels = json.loads((world["seg"] / "gtsegs_ijcv_labels.json").read_text())
+    (wide / "gtsegs_ijcv_labels.json").write_text(json.dumps({**labels, "labels": labels["labels"][:4]}))
+    source.close()
+    run("segment-imagenet", "--data", wide, "--model", world["model"], "--classifier", decomposed["classifier"],
+        "--method", "decomposition", "--device", "cpu", "--out", tmp_path / "maps.npz")
+    stored = np.load(tmp_path / "maps.npz")
+    # each geometry's maps are the decomposition of that geometry's input
+    loaded = load_model(str(world["model"]))
+    classifier = torch.from_numpy(np.load(decomposed["classifier"]))
+    for mode, key in (("faithful", "faithful_image_grid"), ("corrected", "image_grid")):
+        images = torch.stack([segmentation.image_input(loaded, mode)(Image.fromarray(image)) for image, _ in samples])
+        expected, _ = segmentation.decomposition_maps(loaded, images, classifier)
+        np.testing.assert_allclose(stored[key], expected, atol=1e-6)
+    assert not np.allclose(stored["faithful_image_grid"], stored["image_grid"])

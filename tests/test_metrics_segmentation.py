@@ -88,3 +88,51 @@ def test_minmax_relevance_clamps_negatives_first():
     out = minmax_relevance(np.array([[-2.0, 0.0], [1.0, 2.0]]))
     assert out.tolist() == [[0.0, 0.0], [0.5, 1.0]]
     assert not minmax_relevance(np.full((2, 2), -1.0)).any()
+
+
+def test_constant_map_faithful_is_nan_corrected_is_zeros():
+    assert np.isnan(minmax_relevance(np.full((2, 2), 0.3), mode="faithful")).all()
+    assert np.isnan(minmax_relevance(np.full((2, 2), -1.0), mode="faithful")).all()  # all below 0: constant too
+    assert minmax_relevance(np.full((2, 2), 0.3), mode="corrected").tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    # a map that varies is normalised the same way in both modes
+    varied = np.array([[-2.0, 0.0], [1.0, 2.0]])
+    assert minmax_relevance(varied, "faithful").tolist() == minmax_relevance(varied, "corrected").tolist()
+    with pytest.raises(ValueError, match="mode"):
+        minmax_relevance(varied, "other")
+
+
+def test_constant_map_ap_faithful_half_corrected_all_background():
+    # 2x2 image, one foreground pixel (background share b = 3/4); the map is constant.
+    mask = np.array([[1, 0], [0, 0]], bool)
+    faithful = BinarySegmentationAccumulator().update(minmax_relevance(np.full((2, 2), 5.0), "faithful"), mask)
+    corrected = BinarySegmentationAccumulator().update(minmax_relevance(np.full((2, 2), 5.0), "corrected"), mask)
+    faithful, corrected = faithful.result(), corrected.result()
+    # faithful: NaN -> 0 in both AP channels, 8 tied scores of which 4 positive: AP = 4/8
+    assert faithful["map"] == pytest.approx(0.5)
+    # corrected: background channel all 1 (3 of its 4 positive), foreground channel all 0 (1 of 4):
+    # P = 3/4 at R = 3/4, then P = 4/8 at R = 1 -> 3/4 * 3/4 + 1/2 * 1/4 = 11/16
+    assert corrected["map"] == pytest.approx(11 / 16)
+    # both predict all background: pixel accuracy and IoUs agree
+    for result in (faithful, corrected):
+        assert result["pixel_accuracy"] == pytest.approx(3 / 4)
+        assert result["iou_foreground"] == pytest.approx(0.0)
+        assert result["iou_background"] == pytest.approx(3 / 4)
+
+
+def test_partly_non_finite_maps_are_still_refused():
+    with pytest.raises(ValueError, match="non-finite"):
+        BinarySegmentationAccumulator().update(np.array([[np.nan, 0.5]]), np.array([[True, False]]))
+    with pytest.raises(ValueError, match="non-finite"):
+        BinarySegmentationAccumulator().update(np.array([[np.inf, 0.5]]), np.array([[True, False]]))
+
+
+def test_protocol_scores_a_constant_grid_per_mode():
+    from clipxai.protocols.segmentation import score
+
+    mask = np.zeros((4, 4), bool)
+    mask[:1, :1] = True  # 1 of 16 pixels: b = 15/16
+    faithful = score([np.full((2, 2), -3.0)], [mask], size=4, mode="faithful")
+    corrected = score([np.full((2, 2), -3.0)], [mask], size=4, mode="corrected")
+    assert faithful["map"] == pytest.approx(0.5)
+    assert corrected["map"] == pytest.approx((15 / 16) ** 2 + 0.5 * (1 / 16))
+    assert faithful["pixel_accuracy"] == corrected["pixel_accuracy"] == pytest.approx(15 / 16)

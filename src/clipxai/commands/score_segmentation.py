@@ -1,8 +1,10 @@
-"""Verb ``score-segmentation``: pixAcc, mIoU and mAP of every method's ImageNet-segmentation maps.
+"""Verb ``score-segmentation``: pixAcc, mIoU and mAP of every method's ImageNet-segmentation maps, in both modes.
 
 Reads the maps of ``clipxai segment-imagenet`` (all shards of all methods; a method is its ``label``), matches each
-row to its mask by id, and writes one CSV row per method: images scored, pixel accuracy, two-class mIoU (and both
-classes' IoU), mAP, and the zero-shot top-1 accuracy of the predicted classes where the set has labels.
+row to its mask by id, and writes one CSV row per method and mode (faithful: the original's input geometry and its
+NaN for a constant map; corrected: aligned geometry, a constant map is all background; clipxai.protocols.
+segmentation): images scored, pixel accuracy, two-class mIoU (and both classes' IoU), mAP, the zero-shot top-1
+accuracy of the predicted classes where the set has labels, and the registry method and parameters behind the label.
 """
 
 from __future__ import annotations
@@ -18,21 +20,24 @@ from clipxai.io import write_csv
 
 NAME = "score-segmentation"
 HELP = "score ImageNet-segmentation maps (pixAcc, mIoU, mAP) of every method"
-COLUMNS = ["method", "n_images", "pixel_accuracy", "miou", "iou_background", "iou_foreground", "map", "top1"]
+COLUMNS = ["method", "mode", "n_images", "pixel_accuracy", "miou", "iou_background", "iou_foreground", "map", "top1",
+           "registry_method", "params"]
+MAP_KEYS = ("ids", "labels", "predicted", "image_grid", "faithful_predicted", "faithful_image_grid", "image_size",
+            "label", "method", "params")
 
 log = logging.getLogger(__name__)
 
 
 def read_maps(paths: list[str]) -> dict[str, dict[str, np.ndarray]]:
-    """label -> {ids, labels, predicted, image_grid, image_size} joined over that label's shards."""
+    """label -> {ids, labels, image_size, method, params, and per mode its grids and predicted classes} joined over
+    that label's shards."""
     parts: dict[str, list[dict]] = {}
     for path in paths:
         try:
             with np.load(path, allow_pickle=False) as data:
-                part = {key: data[key] for key in ("ids", "labels", "predicted", "image_grid", "image_size", "label")}
+                part = {key: data[key] for key in MAP_KEYS}
         except (OSError, KeyError, ValueError) as err:
-            raise InputError(path, "ids/labels/predicted/image_grid/label",
-                             f"maps written by `clipxai segment-imagenet` ({err})") from None
+            raise InputError(path, "/".join(MAP_KEYS), f"maps written by `clipxai segment-imagenet` ({err})") from None
         parts.setdefault(str(part["label"]), []).append(part)
     joined = {}
     for label, shards in parts.items():
@@ -40,21 +45,23 @@ def read_maps(paths: list[str]) -> dict[str, dict[str, np.ndarray]]:
         if len(set(ids.tolist())) != len(ids):
             raise InputError(label, "ids", "each image once over the shards of a method")
         joined[label] = {"ids": ids, "labels": np.concatenate([p["labels"] for p in shards]),
-                         "predicted": np.concatenate([p["predicted"] for p in shards]),
-                         "image_grid": np.concatenate([p["image_grid"] for p in shards]),
-                         "image_size": int(shards[0]["image_size"])}
+                         "image_size": int(shards[0]["image_size"]), "method": str(shards[0]["method"]),
+                         "params": str(shards[0]["params"])}
+        for mode, prefix in (("corrected", ""), ("faithful", "faithful_")):
+            joined[label][mode] = {"predicted": np.concatenate([p[f"{prefix}predicted"] for p in shards]),
+                                   "image_grid": np.concatenate([p[f"{prefix}image_grid"] for p in shards])}
     return joined
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder of gtsegs_ijcv.mat")
     parser.add_argument("--maps", nargs="+", required=True, help="maps .npz of every method and shard")
-    parser.add_argument("--out", required=True, help="output CSV, one row per method")
+    parser.add_argument("--out", required=True, help="output CSV, one row per method and mode")
 
 
 def run(args: argparse.Namespace) -> int:
     from clipxai.protocols import segmentation
-    from clipxai.protocols.datasets import open_images, square_mask
+    from clipxai.protocols.datasets import open_images
 
     data = open_images("imagenet-seg", args.data)
     row_of = data.index_of()
@@ -71,18 +78,22 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(args.data, "ids", f"the ids of the maps, {unknown[0]!r} is not an image of it")
 
         def masks():
+            # the label is the same in both modes: the whole mask resized to the square input
             for image_id in maps["ids"].tolist():
                 key = f"{image_id}@{size}"
                 if key not in mask_cache:
-                    mask_cache[key] = square_mask(data.mask(row_of[image_id]), size)
+                    mask_cache[key] = segmentation.label_mask(data.mask(row_of[image_id]), size)
                 yield mask_cache[key]
 
-        result = segmentation.score(maps["image_grid"], masks(), size)
         labelled = maps["labels"] >= 0
-        top1 = float(np.mean(maps["predicted"][labelled] == maps["labels"][labelled])) if labelled.any() else np.nan
-        rows.append({"method": label, "n_images": result["n_images"], "pixel_accuracy": result["pixel_accuracy"],
-                     "miou": result["miou"], "iou_background": result["iou_background"],
-                     "iou_foreground": result["iou_foreground"], "map": result["map"], "top1": top1})
-        log.info("%s: %s", label, rows[-1])
+        for mode in segmentation.MODES:
+            result = segmentation.score(maps[mode]["image_grid"], masks(), size, mode)
+            hits = maps[mode]["predicted"][labelled] == maps["labels"][labelled]
+            rows.append({"method": label, "mode": mode, "n_images": result["n_images"],
+                         "pixel_accuracy": result["pixel_accuracy"], "miou": result["miou"],
+                         "iou_background": result["iou_background"], "iou_foreground": result["iou_foreground"],
+                         "map": result["map"], "top1": float(np.mean(hits)) if labelled.any() else np.nan,
+                         "registry_method": maps["method"], "params": maps["params"]})
+            log.info("%s: %s", label, rows[-1])
     write_csv(args.out, pd.DataFrame(rows, columns=COLUMNS))
     return 0

@@ -2,8 +2,11 @@
 
 ``--method decomposition`` is the TextSpan map (per-patch residual terms of every layer through the zero-shot
 classifier); any other name is a registry attribution method explaining the predicted class's prompt. Maps are
-stored at patch-grid resolution with the image ids, the labels (when the set has them) and the predicted classes;
-``clipxai score-segmentation`` scores them.
+stored at patch-grid resolution with the image ids, the labels (when the set has them) and the predicted classes,
+once per input geometry (clipxai.protocols.segmentation): ``image_grid`` / ``predicted`` for the corrected one
+(square resize, aligned with the label), ``faithful_image_grid`` / ``faithful_predicted`` for the original's (the
+model's resize + centre crop). A batch whose two inputs are identical (square images at the input size) is run
+once and its maps stored under both names. ``clipxai score-segmentation`` scores them.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from clipxai.commands.zeroshot_classifier import load_classifier, read_classes
     from clipxai.models.registry import load_model
     from clipxai.protocols import segmentation
-    from clipxai.protocols.datasets import open_images, resolve_device, shard_rows, square_input
+    from clipxai.protocols.datasets import open_images, resolve_device, shard_rows
     from clipxai.seeding import derive_seed
 
     if args.threads:
@@ -70,25 +73,42 @@ def run(args: argparse.Namespace) -> int:
     data = open_images("imagenet-seg", args.data)
     rows = shard_rows(len(data), args.shard, args.shards, args.max_images)
     loaded = load_model(args.model, args.pretrained, args.checkpoint, resolve_device(args.device))
-    transform = square_input(loaded)
-    grids, predicted = [], []
+    transforms = {mode: segmentation.image_input(loaded, mode) for mode in segmentation.MODES}
+
+    def maps_of(images):
+        if method is None:
+            return segmentation.decomposition_maps(loaded, images, classifier)
+        return segmentation.attribution_maps(method, loaded, images, classifier, classes["classnames"],
+                                             classes["attribution_prompt"])
+
+    grids = {mode: [] for mode in segmentation.MODES}
+    predicted = {mode: [] for mode in segmentation.MODES}
+    reused = 0
     for start in tqdm(range(0, len(rows), args.batch_size), desc=f"segment {name}", unit="batch"):
         chunk = rows[start:start + args.batch_size]
-        images = torch.stack([transform(data.image(i)) for i in chunk])
-        if method is None:
-            maps, classes_of = segmentation.decomposition_maps(loaded, images, classifier)
-        else:
-            maps, classes_of = segmentation.attribution_maps(method, loaded, images, classifier,
-                                                             classes["classnames"], classes["attribution_prompt"])
-        grids.append(maps.astype(np.float32))
-        predicted.append(classes_of)
+        pictures = [data.image(i) for i in chunk]
+        inputs = {mode: torch.stack([transforms[mode](picture) for picture in pictures]) for mode in transforms}
+        corrected = maps_of(inputs["corrected"])
+        same = inputs["faithful"].shape == inputs["corrected"].shape and torch.equal(inputs["faithful"],
+                                                                                     inputs["corrected"])
+        reused += len(chunk) if same else 0
+        for mode, (maps, classes_of) in (("corrected", corrected),
+                                         ("faithful", corrected if same else maps_of(inputs["faithful"]))):
+            grids[mode].append(maps.astype(np.float32))
+            predicted[mode].append(classes_of)
     gh, gw = loaded.grid
+
+    def joined(mode):
+        return (np.concatenate(grids[mode]) if grids[mode] else np.zeros((0, gh, gw), np.float32),
+                np.concatenate(predicted[mode]) if predicted[mode] else np.zeros(0, np.int64))
+
+    (grid, classes_of), (faithful_grid, faithful_classes) = joined("corrected"), joined("faithful")
     save_npz(args.out, ids=np.array([data.ids[i] for i in rows], dtype=np.str_),
-             labels=data.labels[rows].astype(np.int64),
-             predicted=np.concatenate(predicted) if predicted else np.zeros(0, np.int64),
-             image_grid=np.concatenate(grids) if grids else np.zeros((0, gh, gw), np.float32),
+             labels=data.labels[rows].astype(np.int64), predicted=classes_of, image_grid=grid,
+             faithful_predicted=faithful_classes, faithful_image_grid=faithful_grid,
              image_size=np.int64(loaded.image_size), method=np.array(name), label=np.array(args.label or name),
              params=np.array(json.dumps(params, sort_keys=True)))
+    log.info("%d of %d images have the same input in both geometries (their maps computed once)", reused, len(rows))
     log.info("wrote %s (%d images, method %s)", args.out, len(rows), name)
     if loaded.device.type == "cuda":
         log.info("peak GPU memory: %.1f MiB", torch.cuda.max_memory_allocated(loaded.device) / 2**20)

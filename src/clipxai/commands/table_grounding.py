@@ -103,13 +103,46 @@ def exclusion_counts(paths: list[Path]) -> pd.DataFrame:
     return table.sort_values(columns[:6], kind="stable").reset_index(drop=True)
 
 
+# Seed 001's gradcam-vit is Chefer et al.'s relevance on the last block (R = I + cam, whose CLS row is cam) with the
+# cosine as objective where Chefer's is logit_scale * cosine: tested in tests/test_attribution.py.
+SAME_METHOD_NOTE = ("gradcam-vit (seed 001) and chefer2021 with start_layer -1 are one method: their maps differ by "
+                    "the positive factor logit_scale only, which the min-max normalisation removes, so their columns "
+                    "agree up to rounding.")
+
+
+def modes_side_by_side(table: pd.DataFrame) -> list[str]:
+    """Markdown lines: per (data set, model), each method and direction's macro and fg IoU, faithful beside
+    corrected, with their difference."""
+    lines = []
+    for (dataset, model), block in table.groupby(["dataset", "model"], sort=True):
+        indexed = block.set_index(["method", "direction", "mode"])
+        lines += [f"## {dataset} / {model} / faithful vs corrected", "",
+                  "| method | direction | macro faithful | macro corrected | delta | fg faithful | fg corrected | "
+                  "delta |", "|---|---|---|---|---|---|---|---|"]
+        for method in dict.fromkeys(block["method"]):
+            for direction in ("t2i", "i2t"):
+                keys = [(method, direction, mode) for mode in ("faithful", "corrected")]
+                if not all(key in indexed.index for key in keys):
+                    continue
+                faithful, corrected = (indexed.loc[key] for key in keys)
+                cells = []
+                for metric in ("macro", "fg"):
+                    low, high = faithful[f"{metric}_mean"], corrected[f"{metric}_mean"]
+                    cells += [f"{low:.4f}", f"{high:.4f}", f"{high - low:+.4f}"]
+                lines.append(f"| {method} | {DIRECTION_LABEL[direction]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def _cell(row, metric: str) -> str:
     return f"{row[f'{metric}_mean']:.4f} [{row[f'{metric}_lo']:.4f}, {row[f'{metric}_hi']:.4f}]"
 
 
 def to_markdown(table: pd.DataFrame) -> str:
-    lines = ["# Grounding (PROTOCOLS.md C)", "",
+    lines = ["# Grounding (docs/protocols.md C)", "",
              "Mean over entries with bootstrap 95% CI. macro = the paper's two-class macro IoU; fg = foreground IoU.",
+             "",
+             SAME_METHOD_NOTE,
              ""]
     methods = list(dict.fromkeys(table["method"]))
     for (dataset, model, mode), block in table.groupby(["dataset", "model", "mode"], sort=True):
@@ -122,7 +155,7 @@ def to_markdown(table: pd.DataFrame) -> str:
                 cells = [_cell(rows.loc[m], metric) if m in rows.index else "-" for m in methods]
                 lines.append(f"| {DIRECTION_LABEL[direction]} | " + " | ".join(cells) + " |")
             lines.append("")
-    return "\n".join(lines)
+    return "\n".join(lines + modes_side_by_side(table))
 
 
 def run(args) -> int:
@@ -140,7 +173,8 @@ def run(args) -> int:
         out_csv, title="Cross-modal grounding on Panoptic Narrative Grounding-format data",
         caption=("Mean two-class macro IoU (the paper's metric) and foreground IoU over entries, with bootstrap 95% "
                  "confidence intervals, per method, direction and protocol (faithful = the original code's "
-                 "choices; corrected = fixed mask resize, token spans from character offsets, no silent skips)."),
+                 "choices; corrected = fixed mask resize, token spans from character offsets, no silent skips). "
+                 + SAME_METHOD_NOTE),
         rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in summaries + entries],
         section="grounding", layout="grounding", files={"exclusions": str(out_exclusions), "markdown": args.out_md})
     return 0

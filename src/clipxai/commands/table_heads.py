@@ -62,12 +62,49 @@ def text_rows(frame: pd.DataFrame, dataset: str, model: str, algorithm: str) -> 
     return rows
 
 
+def principal_modes_side_by_side(text_table: pd.DataFrame, modes: dict[tuple[str, str, str], str]) -> list[str]:
+    """Markdown blocks, per (data set, model) explained by the principal variant in both modes: each head's kept
+    components and their shares, faithful beside corrected. The components are the same in both (one SVD); the
+    modes differ in the rank kept (99% of the singular values or of the variance) and in the share's definition
+    (s_i over the kept singular values, or s_i^2 over the total variance: clipxai.heads.principal)."""
+    from clipxai.protocols.tables import markdown
+
+    blocks = []
+    for (dataset, model), block in text_table.groupby(["dataset", "model"], sort=False):
+        labels = {mode: [a for (d, m, a), mode_of in modes.items() if (d, m) == (dataset, model) and mode_of == mode]
+                  for mode in ("faithful", "corrected")}
+        if not labels["faithful"] or not labels["corrected"]:
+            continue
+        faithful_label, corrected_label = labels["faithful"][0], labels["corrected"][0]
+        keys = ["layer", "head", "component"]
+        sides = [block[block["algorithm"] == label][keys + ["share", "top_texts"]].rename(
+            columns={"share": f"share {mode}", "top_texts": f"top texts {mode}"})
+            for mode, label in (("faithful", faithful_label), ("corrected", corrected_label))]
+        merged = sides[0].merge(sides[1], on=keys, how="outer").sort_values(keys, kind="stable")
+        kept = merged.groupby(["layer", "head"]).agg(
+            faithful=("share faithful", "count"), corrected=("share corrected", "count"))
+        merged = merged[merged["component"].astype(int) < MARKDOWN_COMPONENTS]
+        heads = list(zip(merged["layer"], merged["head"]))
+        shown = pd.DataFrame({
+            "head": [f"L{layer}.H{head}" for layer, head in heads],
+            "kept (faithful/corrected)": [f"{kept.loc[key, 'faithful']}/{kept.loc[key, 'corrected']}" for key in heads],
+            "component": merged["component"].astype(int).to_numpy(),
+            "share faithful": merged["share faithful"].to_numpy(),
+            "share corrected": merged["share corrected"].to_numpy(),
+            # the same components in both modes, so the same texts where both keep one: shown once
+            "top texts": merged["top texts faithful"].fillna(merged["top texts corrected"]).to_numpy()})
+        blocks.append(f"## {dataset} / {model} / principal: {faithful_label} vs {corrected_label}\n\n"
+                      f"{markdown(shown, digits=3)}")
+    return blocks
+
+
 def run(args: argparse.Namespace) -> int:
     from clipxai.commands.explain_heads import COLUMNS
     from clipxai.protocols.tables import keys_from_path, markdown, read_csv
     from clipxai.viz.provenance import write_sidecar
 
     texts, accuracy = [], []
+    principal_modes: dict[tuple[str, str, str], str] = {}
     for path in map(Path, args.heads):
         dataset, model = keys_from_path(path, "heads")
         algorithm = path.stem
@@ -84,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(summary_path, "(file)", f"the summary JSON of explain-heads ({err})") from None
         accuracy.append({"dataset": dataset, "model": model, "algorithm": algorithm,
                          **{k: summary.get(k) for k in ACCURACY_COLUMNS[3:]}})
+        if summary.get("algorithm") == "principal":
+            principal_modes[(dataset, model, algorithm)] = summary.get("mode")
     text_table = pd.DataFrame(texts, columns=TEXT_COLUMNS)
     accuracy_table = pd.DataFrame(accuracy, columns=ACCURACY_COLUMNS)
     write_csv(args.out_texts_csv, text_table)
@@ -100,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
             shown = shown[shown["component"].astype(int) < MARKDOWN_COMPONENTS]
             shown = shown[["head", "component", "share", "top_texts", "bottom_texts"]]
         blocks.append(f"## {dataset} / {model} / {algorithm}\n\n{markdown(shown, digits=3)}")
+    blocks += principal_modes_side_by_side(text_table, principal_modes)
     write_text(args.out_texts_md, "\n".join(blocks))
     shown = accuracy_table.copy()
     for column in ("baseline_accuracy", "mean_ablated_accuracy", "reconstructed_accuracy"):
@@ -114,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
                  "variance of the head's outputs over the images, with the share each explains. Principal variant "
                  "(seed 004): per kept principal component of a head, the pool's texts with the largest (top) and "
                  "smallest (bottom) coordinate; rank kept at 99% of the singular values (faithful) or of the "
-                 "variance (corrected)."),
+                 "variance (corrected); a component's share is its singular value over the sum of the kept ones "
+                 "(faithful, as the original's relative strength) or its variance over the head's total variance "
+                 "(corrected). The Markdown rendering shows the two modes side by side."),
         rule=args.rule, command="clipxai table-heads", inputs=inputs, section="inside the image tower")
     write_sidecar(
         args.out_accuracy_csv, title="How much of the model the head texts carry",

@@ -8,6 +8,14 @@ variance). Each kept component is described by the k texts with the largest and 
 coordinate along it; the head is reconstructed from the top text of every component (least squares onto their
 span inside the kept principal subspace).
 
+Each component's share (the ``variance_explained`` column of the tables), by mode:
+
+- faithful: ``s_i / sum of the kept s_j`` -- the original's relative strength (``100 * s_i / sum(s)`` after ``s``
+  was truncated to the rank), so the kept shares always add up to 1 whatever the rank leaves out;
+- corrected: ``s_i^2 / sum of all s_j^2`` -- the fraction of the head's variance over the images that the
+  component explains (variance is the squared singular values, and its total is the head's, not the kept part's),
+  so the shares add up to the variance the kept components explain, below 1 when anything is truncated.
+
 A component's sign is arbitrary (SVD); here it is fixed so that its largest-magnitude entry is positive, so tables
 are reproducible. "Top" and "bottom" swap with the sign; both are reported.
 """
@@ -34,7 +42,7 @@ class HeadComponents:
     head: int
     rank: int  # components kept
     strengths: np.ndarray  # [rank] singular values
-    shares: np.ndarray  # [rank] s_i / sum(s) (faithful) or s_i^2 / sum(s^2) (corrected), over all components
+    shares: np.ndarray  # [rank] s_i / sum of the kept s (faithful) or s_i^2 / sum of all s^2 (corrected)
     components: np.ndarray  # [rank, D] unit directions (right singular vectors)
     top: np.ndarray  # [rank, k] text indices with the largest coordinate along each component
     bottom: np.ndarray  # [rank, k] ... the smallest
@@ -84,8 +92,9 @@ def principal(outputs: np.ndarray, text_embeddings: np.ndarray, k: int, mode: st
     biggest = np.abs(vh).argmax(axis=1)
     vh = vh * np.sign(vh[np.arange(len(vh)), biggest])[:, None]
     keep = kept_rank(s, mode, threshold) if rank is None else max(1, min(int(rank), len(s)))
-    mass = s if mode == "faithful" else s ** 2
-    shares = mass[:keep] / mass.sum() if mass.sum() > 0 else np.zeros(keep)
+    # faithful: over the kept singular values (the original truncated s first); corrected: of the total variance
+    kept_mass, total = (s[:keep], s[:keep].sum()) if mode == "faithful" else (s[:keep] ** 2, (s ** 2).sum())
+    shares = kept_mass / total if total > 0 else np.zeros(keep)
     components = vh[:keep]
     coordinates = pool @ components.T  # [T, rank]
     k = min(k, len(pool))

@@ -1,5 +1,5 @@
 """Segmentation metrics: multi-class confusion mIoU (VOC, seed 002) and the ImageNet-segmentation protocol
-(pixel accuracy, two-class mIoU, mAP; PROTOCOLS.md D), each usable at once or accumulated batch by batch.
+(pixel accuracy, two-class mIoU, mAP; docs/protocols.md D), each usable at once or accumulated batch by batch.
 
 Multi-class mIoU, faithful (CLIPpy's ``PascalEvaluator``): confusion matrix with rows = label, columns = prediction,
 pixels labelled ``ignore_index`` dropped; ``IoU_c = diag / (row + col - diag + eps)`` with eps = float32 machine
@@ -9,8 +9,18 @@ Corrected: such a class is left out of the mean.
 ImageNet segmentation (Chefer et al.'s evaluation, reused by TextSpan): prediction = ``map > mean(map)``; correct and
 labelled pixels, and per-class intersection and union of the two classes (background, foreground), are summed over
 the data set before dividing (``x / (spacing(1) + total)``); mAP = mean over images of the average precision of the
-two-channel score (``1 - map`` for background, ``map`` for foreground) against the one-hot label, flattened together,
-NaN -> 0 (``np.nan_to_num``).
+two-channel score (``1 - map`` for background, ``map`` for foreground) against the one-hot label, flattened together.
+
+A constant map (all equal after the clamp at 0, e.g. a class map below its mean everywhere) has no min-max
+normalisation. Two definitions (``mode``):
+
+- faithful (the original): ``0 / 0`` gives NaN everywhere; the original then sets NaN to 0 in both AP channels, so
+  AP is that of an all-zero score, which is the one-hot's prevalence, 0.5; the prediction is all background.
+- corrected (clipxai): the normalised map is all zeros, i.e. "no pixel stands out": all background, with the score
+  ``(1 - 0, 0)`` that says so. AP then agrees with the prediction that pixel accuracy and mIoU score (all
+  background), instead of scoring a different, all-tied ranking.
+
+Pixel accuracy and mIoU are the same in both modes.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 ABSENT = ("zero", "exclude")
+MODES = ("faithful", "corrected")  # the ImageNet-segmentation definitions of a constant map (module docstring)
 _EPS = float(np.finfo(np.float32).eps)
 
 
@@ -84,40 +95,51 @@ def confusion_miou(pred, label, num_classes: int, ignore_index: int | None = 255
 
 
 def average_precision(scores, targets) -> float:
-    """Average precision as scikit-learn's ``average_precision_score`` (binary): sum_n (R_n - R_{n-1}) P_n.
+    """Binary average precision, ``sklearn.metrics.average_precision_score`` (what the original evaluation calls):
+    sum_n (R_n - R_{n-1}) P_n over the distinct scores, tied scores entering together, no interpolation.
 
-    Thresholds at every distinct score, highest first, tied scores entering together; no interpolation. No
-    positive target -> 0.0 (the original turned sklearn's NaN into 0 with ``np.nan_to_num``).
+    No positive target -> 0.0 (scikit-learn warns and the original turned its result into 0 with
+    ``np.nan_to_num``).
     """
+    from sklearn.metrics import average_precision_score  # heavy: only when AP is computed
+
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     targets = np.asarray(targets).reshape(-1).astype(bool)
     if scores.shape != targets.shape:
         raise ValueError(f"scores {scores.shape} and targets {targets.shape} differ in length")
-    n_pos = int(np.count_nonzero(targets))
-    if n_pos == 0:
+    if not targets.any():
         return 0.0
-    order = np.argsort(-scores, kind="stable")
-    scores, targets = scores[order], targets[order]
-    # last index of each run of equal scores: the points of the precision-recall curve
-    ends = np.r_[np.flatnonzero(np.diff(scores) != 0), scores.size - 1]
-    true_pos = np.cumsum(targets)[ends]
-    precision = true_pos / (ends + 1)
-    recall_step = np.diff(np.r_[0, true_pos]) / n_pos
-    return float(np.sum(recall_step * precision))
+    return float(average_precision_score(targets, scores))
 
 
-def minmax_relevance(upsampled: np.ndarray) -> np.ndarray:
-    """The ImageNet-segmentation map normalisation: clamp below at 0, then min-max to [0, 1] (constant -> zeros)."""
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+
+
+def minmax_relevance(upsampled: np.ndarray, mode: str = "corrected") -> np.ndarray:
+    """The ImageNet-segmentation map normalisation: clamp below at 0, then min-max to [0, 1].
+
+    A constant map: zeros (corrected) or NaN everywhere (faithful: the original's ``0 / 0``).
+    """
+    _check_mode(mode)
     m = np.clip(np.asarray(upsampled, dtype=np.float32), 0, None)
     low, span = m.min(), m.max() - m.min()
-    return (m - low) / span if span > 0 else np.zeros_like(m)
+    if span > 0:
+        return (m - low) / span
+    return np.zeros_like(m) if mode == "corrected" else np.full_like(m, np.nan)
 
 
 def two_class_ap(soft_map, mask) -> float:
-    """The original's per-image AP: scores (1 - map, map) against one-hot (background, foreground), flattened."""
+    """The original's per-image AP: scores (1 - map, map) against one-hot (background, foreground), flattened.
+
+    NaN scores become 0 in both channels first (the original's NaN-to-0 step; only a faithful-mode constant map
+    has them), so an all-NaN map scores as an all-zero score.
+    """
     soft_map = np.asarray(soft_map, dtype=np.float64)
     mask = np.asarray(mask).astype(bool)
-    scores = np.concatenate([(1.0 - soft_map).reshape(-1), soft_map.reshape(-1)])
+    background, foreground = np.nan_to_num(1.0 - soft_map), np.nan_to_num(soft_map)
+    scores = np.concatenate([background.reshape(-1), foreground.reshape(-1)])
     targets = np.concatenate([~mask.reshape(-1), mask.reshape(-1)])
     return float(np.nan_to_num(average_precision(scores, targets)))
 
@@ -126,7 +148,8 @@ class BinarySegmentationAccumulator:
     """pixAcc, two-class mIoU and mAP of soft foreground maps against binary masks, summed over a data set.
 
     ``update(soft_map [H, W] in [0, 1], mask [H, W] bool)`` per image; the prediction is ``map > threshold`` with
-    ``threshold = mean(map)`` by default (the original's). ``result()`` -> ``{"pixel_accuracy", "miou",
+    ``threshold = mean(map)`` by default (the original's). An all-NaN map (the faithful normalisation of a constant
+    map) predicts all background and scores AP on an all-zero score. ``result()`` -> ``{"pixel_accuracy", "miou",
     "iou_background", "iou_foreground", "map", "n_images"}``.
     """
 
@@ -142,9 +165,13 @@ class BinarySegmentationAccumulator:
         mask = np.asarray(mask).astype(bool)
         if soft_map.shape != mask.shape:
             raise ValueError(f"map {soft_map.shape} and mask {mask.shape} differ in shape")
-        if not np.all(np.isfinite(soft_map)):
+        if threshold is None and soft_map.size and np.isnan(soft_map).all():
+            # the faithful normalisation of a constant map: NaN > NaN is False, all background, as the original
+            pred = np.zeros(soft_map.shape, dtype=bool)
+        elif not np.all(np.isfinite(soft_map)):
             raise ValueError("the map has non-finite values")
-        pred = soft_map > (soft_map.mean() if threshold is None else threshold)
+        else:
+            pred = soft_map > (soft_map.mean() if threshold is None else threshold)
         self.correct += int(np.count_nonzero(pred == mask))
         self.labeled += mask.size
         for cls, (p, t) in enumerate(((~pred, ~mask), (pred, mask))):

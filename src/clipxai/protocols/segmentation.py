@@ -1,26 +1,47 @@
-"""The ImageNet-segmentation protocol of the TextSpan paper (PROTOCOLS.md D), for the decomposition and for every
-attribution method that gives image maps.
+"""The ImageNet-segmentation protocol of the TextSpan paper (docs/protocols.md), for the decomposition and for every
+attribution method that gives image maps, in two modes.
 
-Images are resized to the model's square input (no crop) and their masks resized the same way (nearest). The
-decomposition's map: per-patch contributions summed over every layer and head, scored by the zero-shot classifier,
-the predicted class minus the mean over classes (``clipxai.models.decompose.class_maps``). An attribution method
-explains the same predicted class: its text is that class's prompt ("a photo of a {class}." for the papers'
-models). Every map is kept at patch-grid resolution; scoring upsamples it (bilinear) to the input size, clamps it
-at 0, min-max normalises it, predicts foreground where it exceeds its mean, and accumulates pixAcc and two-class
-mIoU over the data set and AP per image (clipxai.metrics.segmentation).
+Geometry. Faithful (the original evaluation): the image goes through the model's own preprocessing (shorter side
+to the input size, centre crop) while the label is the whole, uncropped mask resized to the square input with
+nearest neighbour, so on a non-square image the two disagree (the label's object is squashed, the image's cropped).
+Corrected: the image is resized to the square input without a crop, exactly as its mask, so they stay aligned. The
+label is the same in both modes; only the image the model sees differs.
+
+Maps. The decomposition's map: per-patch contributions summed over every layer and head, scored by the zero-shot
+classifier, the predicted class minus the mean over classes (``clipxai.models.decompose.class_maps``). An
+attribution method explains the same predicted class: its text is that class's prompt ("a photo of a {class}." for
+the papers' models). Every map is kept at patch-grid resolution; scoring upsamples it (bilinear) to the input size,
+clamps it at 0, min-max normalises it (a constant map: NaN in faithful mode, zeros in corrected mode,
+clipxai.metrics.segmentation), predicts foreground where it exceeds its mean, and accumulates pixAcc and two-class
+mIoU over the data set and AP per image.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
-from clipxai.metrics.segmentation import BinarySegmentationAccumulator, minmax_relevance
+from clipxai.metrics.segmentation import MODES, BinarySegmentationAccumulator, minmax_relevance
+from clipxai.protocols.datasets import square_input, square_mask
 
 DECOMPOSITION = "decomposition"  # the registry-free method name of the TextSpan map
+
+
+def image_input(loaded, mode: str) -> Callable[[Image.Image], torch.Tensor]:
+    """How an image enters the model in ``mode``: the model's own eval transform (resize the shorter side, centre
+    crop: faithful) or a square resize without crop, aligned with the label (corrected)."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    return loaded.preprocess if mode == "faithful" else square_input(loaded)
+
+
+def label_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """The label of both modes: the whole mask resized (nearest) to ``size`` x ``size``."""
+    return square_mask(mask, size)
 
 
 @torch.no_grad()
@@ -52,17 +73,18 @@ def attribution_maps(method, loaded, images: torch.Tensor, classifier: torch.Ten
     return result.image.detach().float().cpu().numpy(), predicted.numpy().astype(np.int64)
 
 
-def upsampled(grid: np.ndarray, size: int) -> np.ndarray:
-    """One grid map [gh, gw] -> [size, size]: bilinear, clamped at 0, min-max normalised (the protocol's map)."""
+def upsampled(grid: np.ndarray, size: int, mode: str = "corrected") -> np.ndarray:
+    """One grid map [gh, gw] -> [size, size]: bilinear, clamped at 0, min-max normalised (the protocol's map; a
+    constant map gives NaN in faithful mode, zeros in corrected mode)."""
     tensor = torch.as_tensor(np.asarray(grid, dtype=np.float32))[None, None]
     big = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
-    return minmax_relevance(big)
+    return minmax_relevance(big, mode)
 
 
-def score(grids: Iterable[np.ndarray], masks: Iterable[np.ndarray], size: int) -> dict:
+def score(grids: Iterable[np.ndarray], masks: Iterable[np.ndarray], size: int, mode: str = "corrected") -> dict:
     """pixAcc, mIoU (two classes, accumulated over the set), mAP (mean over images) of grid maps against binary
-    masks already at ``size`` x ``size``."""
+    masks already at ``size`` x ``size``, with ``mode``'s normalisation of a constant map."""
     accumulator = BinarySegmentationAccumulator()
     for grid, mask in zip(grids, masks, strict=True):
-        accumulator.update(upsampled(grid, size), mask)
+        accumulator.update(upsampled(grid, size, mode), mask)
     return accumulator.result()
