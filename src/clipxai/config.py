@@ -39,7 +39,7 @@ METHOD_PARAMETERS: dict[str, dict[str, Any]] = {
     "gradcam-rn": {"polarity": "positive"},
     "gradcam-vit": {"polarity": "positive"},
     "gradcampp-rn": {"polarity": "positive"},
-    "per-word": {"word": "", "polarity": "positive"},
+    "per-word": {"word": "", "polarity": "positive", "mode": "corrected"},
     "random": {"seed": 0, "key": ""},
     "raw-attention": {},
     "rollout": {},
@@ -49,7 +49,7 @@ METHOD_PARAMETERS: dict[str, dict[str, Any]] = {
     "unimodal": {"start_layer": -1},
 }
 # Parameters whose value is one of a few words, whatever the method.
-PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"polarity": ("positive", "negative")}
+PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"polarity": ("positive", "negative"), "mode": ("faithful", "corrected")}
 # heads.segmentation.methods may also name the TextSpan decomposition map (no parameters).
 DECOMPOSITION = "decomposition"
 
