@@ -32,6 +32,7 @@ dag: install
 bench: install
 	$(PY) bench/attribution.py
 	$(PY) bench/decompose.py
+	$(PY) bench/zeroshot.py
 
 clean:
 	rm -rf results logs benchmarks .snakemake

@@ -92,3 +92,35 @@ def test_bad_voc_files_are_named(tmp_path):
         voc.load(tmp_path, "train")
     with pytest.raises(InputError, match="VOC2012"):
         voc.load(tmp_path / "VOCdevkit/VOC2012/JPEGImages")
+
+
+def _hand_written_void_borders(label, width):
+    """The 4-neighbour boundary band written out (the definition scikit-image's find_boundaries replaced)."""
+    boundary = np.zeros(label.shape, dtype=bool)
+    vertical, horizontal = label[1:, :] != label[:-1, :], label[:, 1:] != label[:, :-1]
+    boundary[1:, :] |= vertical
+    boundary[:-1, :] |= vertical
+    boundary[:, 1:] |= horizontal
+    boundary[:, :-1] |= horizontal
+    for _ in range(width - 1):
+        grown = boundary.copy()
+        grown[1:, :] |= boundary[:-1, :]
+        grown[:-1, :] |= boundary[1:, :]
+        grown[:, 1:] |= boundary[:, :-1]
+        grown[:, :-1] |= boundary[:, 1:]
+        boundary = grown
+    out = label.copy()
+    out[boundary] = voc.VOID
+    return out
+
+
+def test_void_borders_equal_the_hand_written_band_on_50_random_maps():
+    for seed in range(50):
+        gen = np.random.default_rng(seed)
+        shape = tuple(int(x) for x in gen.integers(2, 40, size=2))
+        label = gen.integers(0, 4, shape).astype(np.uint8)
+        if seed % 2:  # blocky maps too: long straight boundaries, as the shapes world draws
+            label = np.repeat(np.repeat(label[: shape[0] // 4 + 1, : shape[1] // 4 + 1], 4, 0), 4, 1)
+        for width in (1, 2, 3):
+            assert np.array_equal(voc.void_borders(label, width), _hand_written_void_borders(label, width)), \
+                (seed, width)

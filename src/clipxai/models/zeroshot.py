@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import open_clip
 import torch
 import torch.nn.functional as F
+from open_clip.hf_model import ClsLastHiddenStatePooler, ClsPooler, HFTextEncoder, MeanPooler
 from tqdm import tqdm
 
 from clipxai.errors import InputError
@@ -50,15 +51,122 @@ def text_embeddings(model: torch.nn.Module, tokenizer: Callable, texts: Sequence
     return torch.cat(chunks)
 
 
+# Classes whose prompts one call of open_clip's builder encodes together (80 templates: 8,000 prompts, sorted by
+# length into batches of ``batch_size``).
+CLASSES_PER_BATCH = 100
+
+
+def _prefix_rule(model: torch.nn.Module) -> tuple[str, object] | None:
+    """How much of a padded token row the text tower reads, when that is decidable from its architecture.
+
+    ("eot", pool, eos_id): an OpenAI-style causal tower pooled at its end-of-text token: outputs up to that token
+    never see the padding after it. ("pad", pad_id): a Hugging Face tower that masks padding out of attention and
+    pooling. None: anything else is encoded at full length.
+    """
+    text = getattr(model, "text", None)
+    if isinstance(model, open_clip.CLIP):
+        pool, eos = model.text_pool_type, getattr(model, "text_eos_id", None)
+        causal = model.attn_mask is not None
+    elif isinstance(text, open_clip.transformer.TextTransformer):
+        pool, eos = text.pool_type, getattr(text, "eos_id", None)
+        causal = text.attn_mask is not None and text.cls_emb is None and not text.use_pad_mask
+    elif isinstance(text, HFTextEncoder):
+        if isinstance(text.pooler, (MeanPooler, ClsPooler, ClsLastHiddenStatePooler)):
+            return ("pad", text.config.pad_token_id)
+        return None
+    else:
+        return None
+    if causal and (pool == "argmax" or (pool == "eos" and eos is not None)):
+        return ("eot", pool, eos)
+    return None
+
+
+def _needed_lengths(tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
+    """Per row, the number of leading tokens the tower reads (see :func:`_prefix_rule`)."""
+    if rule[0] == "eot":
+        end = tokens.argmax(-1) if rule[1] == "argmax" else (tokens == rule[2]).int().argmax(-1)
+        return end + 1
+    content = (tokens != rule[1]).int()
+    last = tokens.shape[1] - 1 - content.flip(-1).argmax(-1)
+    return torch.where(content.any(-1), last + 1, torch.ones_like(last))
+
+
+def _encode_prefix(model: torch.nn.Module, tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
+    """The text tower on rows cut to ``tokens.shape[1]`` columns: the same computation as ``encode_text`` on the
+    padded rows, with the positional embedding and the causal mask cut to match (open_clip's own encode_text
+    always adds all ``context_length`` positions)."""
+    if rule[0] == "pad":
+        return model.encode_text(tokens)
+    tower = model if isinstance(model, open_clip.CLIP) else model.text
+    length = tokens.shape[1]
+    x = tower.token_embedding(tokens).to(tower.transformer.get_cast_dtype())
+    x = x + tower.positional_embedding[:length].to(x.dtype)
+    x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
+    x = tower.ln_final(x)
+    x = open_clip.transformer.text_global_pool(x, tokens, rule[1], eos_token_id=rule[2])
+    projection = tower.text_projection
+    if projection is None:
+        return x
+    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+
+
+class LengthSortedText(torch.nn.Module):
+    """A view of a CLIP whose ``encode_text`` sorts token rows by length and encodes them in batches of
+    ``batch_size`` rows, each batch cut to the longest row it holds: on CPU the cost is the tokens, and zero-shot
+    prompts fill ~10 of 77 positions. Rows come back in their order, as float32. Towers that cannot be shown to
+    ignore padding (:func:`_prefix_rule`) are encoded at full length, in the same batches."""
+
+    def __init__(self, model: torch.nn.Module, batch_size: int = 256):
+        super().__init__()
+        self.model, self.batch_size, self.rule = model, batch_size, _prefix_rule(model)
+
+    @torch.no_grad()
+    def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        if self.rule is None:
+            lengths = torch.full((tokens.shape[0],), tokens.shape[1], device=tokens.device)
+        else:
+            lengths = _needed_lengths(tokens, self.rule)
+        order = torch.sort(lengths, stable=True).indices
+        out = None
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start:start + self.batch_size]
+            width = int(lengths[rows].max())
+            if self.rule is None:
+                features = self.model.encode_text(tokens[rows]).float()
+            else:
+                features = _encode_prefix(self.model, tokens[rows, :width], self.rule).float()
+            if out is None:
+                out = features.new_empty((tokens.shape[0], features.shape[1]))
+            out[rows] = features
+        return F.normalize(out, dim=-1) if normalize else out
+
+
 @torch.no_grad()
 def classifier(model: torch.nn.Module, tokenizer: Callable, classnames: Sequence[str],
-               templates: Sequence[Template], batch_size: int = 256) -> torch.Tensor:
+               templates: Sequence[Template], batch_size: int = 256,
+               classes_per_batch: int = CLASSES_PER_BATCH, progress: bool | None = None) -> torch.Tensor:
     """Zero-shot weights [D, C]: per class the mean over ``templates`` of the normalised text embeddings of its
-    prompts, renormalised. Templates are callables (open_clip's metadata) or ``str.format`` strings with ``{}``."""
+    prompts, renormalised (``open_clip.build_zero_shot_classifier``, ``classes_per_batch`` classes per call, its
+    prompts encoded length-sorted by :class:`LengthSortedText`). Templates are callables (open_clip's metadata) or
+    ``str.format`` strings with ``{}``, mixed freely."""
+    if not classnames or not templates:
+        raise InputError("classifier", "classnames/templates", "at least one class name and one template")
+    as_callables = [template if callable(template) else template.format for template in templates]
+    show = len(classnames) > 2 * classes_per_batch if progress is None else progress
+    return open_clip.build_zero_shot_classifier(
+        LengthSortedText(model, batch_size), tokenizer, list(classnames), as_callables,
+        num_classes_per_batch=classes_per_batch, device=_device_of(model), use_tqdm=show)
+
+
+@torch.no_grad()
+def classifier_one_class_at_a_time(model: torch.nn.Module, tokenizer: Callable, classnames: Sequence[str],
+                                   templates: Sequence[Template], batch_size: int = 256) -> torch.Tensor:
+    """The reference :func:`classifier` replaces (and ``bench/zeroshot.py`` times): each class's prompts encoded at
+    full context length, one class per forward pass."""
     if not classnames or not templates:
         raise InputError("classifier", "classnames/templates", "at least one class name and one template")
     columns = []
-    for name in tqdm(classnames, desc="zero-shot classifier", unit="class", disable=len(classnames) < 50):
+    for name in classnames:
         prompts = [_fill(template, name) for template in templates]
         mean = text_embeddings(model, tokenizer, prompts, batch_size).mean(0)
         columns.append(F.normalize(mean, dim=0))
