@@ -33,6 +33,7 @@ bench: install
 	$(PY) bench/attribution.py
 	$(PY) bench/decompose.py
 	$(PY) bench/zeroshot.py
+	$(PY) bench/faithfulness.py
 
 clean:
 	rm -rf results logs benchmarks .snakemake
