@@ -96,9 +96,15 @@ def grounding_summary(dataset, model, method):
 
 
 def source_url(name):
-    """`--url URL` where config `sources:` overrides a download's URL (a lab mirror or a local path), else nothing."""
-    url = config.get("sources", {}).get(name)
-    return f"--url {shlex.quote(url)}" if url else ""
+    """`--url URL` (and a mirror's own `--sha256/--md5/--size`, or `--no-checksum`) where config `sources:` names a
+    lab mirror or a local copy of a download, else nothing (clipxai.data.sources.download_arguments)."""
+    from clipxai.data.sources import download_arguments
+
+    try:
+        args = download_arguments(name, config.get("sources", {}).get(name))
+    except InputError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
+    return " ".join(shlex.quote(a) for a in args)
 
 
 def zeroshot_csv(dataset, model):
