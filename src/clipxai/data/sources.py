@@ -139,6 +139,13 @@ _CATALOGUE: tuple[Source, ...] = (
         filename="clippy_5k.pt", expect="torch", record_checksum=True, kind="weights",
         homepage="https://github.com/kahnchana/clippy",
         note="CLIPpy ViT-B/16 checkpoint (open_clip config clippy-B-16 in the CLIPpy repository)"),
+    Source(
+        name="sentence_t5_base_tokenizer",
+        url="https://huggingface.co/sentence-transformers/sentence-t5-base/resolve/main/tokenizer.json",
+        filename="tokenizer.json", expect="json", record_checksum=True, kind="text",
+        homepage="https://huggingface.co/sentence-transformers/sentence-t5-base",
+        note="CLIPpy's text tower tokenizer (Sentence-T5 base, SentencePiece as a fast-tokenizer file); fetched "
+             "with CLIPpy's weights, built beside the shipped T5 config"),
 )
 
 SOURCES: dict[str, Source] = {s.name: s for s in _CATALOGUE}
