@@ -89,10 +89,8 @@ def model_args(model):
     spec = MODELS[model]
     if spec["kind"] == "toy":
         return f"--model {shlex.quote(model_dir(model))}"
-    args = f"--model {shlex.quote(spec['name'])}"
-    if spec.get("pretrained"):
-        args += f" --pretrained {shlex.quote(spec['pretrained'])}"
-    return args
+    # published weights: the file fetch-weights recorded in the stamp (verified on load), never a cache lookup
+    return f"--model {shlex.quote(spec['name'])} --checkpoint {shlex.quote(model_files(model)[0])}"
 
 
 def maps_npz(dataset, model, method, shard):
@@ -107,10 +105,35 @@ def grounding_summary(dataset, model, method):
     return f"results/{dataset}/{model}/scores/grounding/{method}_summary.csv"
 
 
-def source_url(name):
-    """`--url URL` where config `sources:` overrides a download's URL (a lab mirror or a local path), else nothing."""
-    url = config.get("sources", {}).get(name)
-    return f"--url {shlex.quote(url)}" if url else ""
+def source_url(name, prefix=""):
+    """`--url URL` (and a mirror's own `--sha256/--md5/--size`, or `--no-checksum`) where config `sources:` names a
+    lab mirror or a local copy of a download, else nothing (clipxai.data.sources.download_arguments); ``prefix``
+    renames the options (`--tokenizer-url ...` of fetch-weights)."""
+    from clipxai.data.sources import download_arguments
+
+    try:
+        args = download_arguments(name, config.get("sources", {}).get(name))
+    except InputError as err:
+        raise WorkflowError(f"invalid configuration: {err}") from None
+    return " ".join(shlex.quote(f"--{prefix}{a[2:]}" if a.startswith("--") else a) for a in args)
+
+
+# Where fetch-weights puts published weights (hub files and URL downloads alike): inside the workflow, so compute
+# nodes read exactly the files the stamps record, never a per-user cache.
+WEIGHTS_CACHE = "resources/weights"
+
+
+def weights_args(model):
+    """fetch-weights' `--pretrained TAG` (plus a `sources:` mirror of it) or `--checkpoint PATH` (config `checkpoint:`)."""
+    spec = MODELS[model]
+    if spec.get("checkpoint"):
+        if spec.get("pretrained"):
+            raise WorkflowError(f"invalid configuration: models.{model}: expected `pretrained` or `checkpoint`, not both")
+        return f"--checkpoint {shlex.quote(spec['checkpoint'])}"
+    if not spec.get("pretrained"):
+        raise WorkflowError(f"invalid configuration: models.{model}: expected `pretrained` (an open_clip tag or a "
+                            "catalogued checkpoint) or `checkpoint` (a local file or model folder)")
+    return f"--pretrained {shlex.quote(spec['pretrained'])} {source_url(spec['pretrained'])}".strip()
 
 
 def zeroshot_csv(dataset, model):

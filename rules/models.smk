@@ -34,12 +34,16 @@ rule train_toy_clip:
 rule fetch_weights:
     wildcard_constraints:
         model=models_of_kind("open_clip"),
+    input:
+        # a local checkpoint (config `checkpoint:`) is an input: replacing it refetches, and every job reruns
+        lambda wc: [MODELS[wc.model]["checkpoint"]] if MODELS[wc.model].get("checkpoint") else [],
     output:
         f"{model_dir('{model}')}/weights.json",
     params:
         name=lambda wc: shlex.quote(MODELS[wc.model]["name"]),
-        pretrained=lambda wc: shlex.quote(MODELS[wc.model].get("pretrained", "")),
-        url=lambda wc: source_url(MODELS[wc.model]["pretrained"]) if MODELS[wc.model].get("pretrained") else "",
+        weights=lambda wc: weights_args(wc.model),
+        tokenizer=lambda wc: source_url("sentence_t5_base_tokenizer", prefix="tokenizer-"),
+        cache=WEIGHTS_CACHE,
         lock=CHECKSUM_LOCK,
     log:
         log_path("fetch_weights", "{model}"),
@@ -48,5 +52,5 @@ rule fetch_weights:
     conda:
         "../envs/torch.yaml"
     shell:
-        "python -m clipxai fetch-weights --model {params.name} --pretrained {params.pretrained} {params.url}"
-        " --lock {params.lock} --stamp {output} 2> {log}"
+        "python -m clipxai fetch-weights --model {params.name} {params.weights} {params.tokenizer}"
+        " --cache-dir {params.cache} --lock {params.lock} --stamp {output} --no-progress 2> {log}"

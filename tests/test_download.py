@@ -479,11 +479,16 @@ def test_fetch_weights_hub_tag_from_prefilled_cache(verbs, tiny_open_clip, monke
 def test_fetch_weights_catalogued_checkpoint_from_mirror(server, verbs, tiny_open_clip, tmp_path):
     _name, _state, payload = tiny_open_clip
     server.routes["/mirror/clippy_5k.pt"] = Route(payload)
+    server.routes["/mirror/tokenizer.json"] = Route(b'{"version": "1.0", "model": {"type": "Unigram"}}')
     cache, lock, stamp = tmp_path / "cache", tmp_path / "lock.yaml", tmp_path / "clippy" / "weights.json"
     args = ["fetch-weights", "--model", "clippy-B-16", "--pretrained", "clippy_5k", "--cache-dir", str(cache),
             "--url", server.url("/mirror/clippy_5k.pt"), "--lock", str(lock), "--stamp", str(stamp),
-            "--no-progress"]
+            "--tokenizer-url", server.url("/mirror/tokenizer.json"), "--no-progress"]
     assert cli.main(args) == 0
+    # CLIPpy's text tower comes with its weights: the tokenizer beside the shipped T5 config, pinned in the lock
+    tokenizer = json.loads(stamp.read_text())["tokenizer"]
+    assert [Path(f["path"]).name for f in tokenizer["files"]] == ["tokenizer.json", "config.json"]
+    assert recorded_checksum(lock, "sentence_t5_base_tokenizer") is not None
     assert (cache / "clippy_5k.pt").read_bytes() == payload
     assert recorded_checksum(lock, "clippy_5k")["sha256"] == sha256(payload)
     assert json.loads(stamp.read_text())["files"][0]["sha256"] == sha256(payload)

@@ -15,6 +15,7 @@ from pathlib import Path
 from clipxai.data import sources
 from clipxai.data.download import (EXTRACT_FLOOR_BYTES, EXTRACT_RATIO, MAX_ATTEMPTS, MAX_TIME_S, check_target,
                                    destination_lock, download, extract, recorded_checksum)
+from clipxai.errors import InputError
 from clipxai.io import write_json
 
 NAME = "download"
@@ -31,6 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sha256", help="override the expected sha256 (only if the mirror serves other bytes)")
     parser.add_argument("--md5", help="override the expected md5")
     parser.add_argument("--size", type=int, help="override the expected size in bytes")
+    parser.add_argument("--no-checksum", action="store_true", help="a mirror whose bytes differ from the "
+                        "catalogue's and have no known checksum: download it unverified (config `checksum: none`)")
     parser.add_argument("--lock", type=Path, help="checksum lock file (e.g. config/checksums.lock.yaml): sources "
                         "without a published checksum are pinned there at first download and checked after")
     parser.add_argument("--extract-to", type=Path, metavar="DIR", help="unpack the archive into DIR")
@@ -69,9 +72,15 @@ def _positive(kind):
 
 def run(args: argparse.Namespace) -> int:
     override = {k: getattr(args, k) for k in ("url", "sha256", "md5", "size") if getattr(args, k) is not None}
+    if args.no_checksum:
+        if set(override) - {"url"}:
+            raise InputError("download", "--no-checksum", "no --sha256/--md5/--size beside it")
+        override["checksum"] = "none"
     source = sources.resolve(args.source, {args.source: override} if override else None)
     lock = args.lock if source.record_checksum and source.sha256 is None else None
-    if source.record_checksum and args.lock is None:
+    if source.unverified:
+        log.warning("%s: downloading %s unverified (checksum: none)", source.name, source.url)
+    elif source.record_checksum and args.lock is None:
         log.warning("%s publishes no checksum and no --lock was given: its content is not pinned", source.name)
     lock_wait = args.max_time if args.lock_wait is None else args.lock_wait
     check_target(source.url, args.dest)  # before the lock, which creates the folder
@@ -96,5 +105,6 @@ def run(args: argparse.Namespace) -> int:
             "extracted_to": None if args.extract_to is None else str(args.extract_to),
             "members": None if args.extract_to is None else list(args.members or source.members or []) or None,
             "size": source.size, "sha256": sha256, "md5": source.md5,
+            "checksum": "none" if source.unverified else "verified",
             "lock": None if lock is None else str(lock)})
     return 0

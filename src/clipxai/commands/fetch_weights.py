@@ -35,17 +35,31 @@ log = logging.getLogger(__name__)
 
 # open_clip's default cache for URL-addressed weights (download_pretrained_from_url).
 OPEN_CLIP_URL_CACHE = "~/.cache/clip"
+# The catalogue entry of CLIPpy's Sentence-T5 tokenizer (its text tower's vocabulary; the weights come with CLIPpy's).
+TOKENIZER_SOURCE = "sentence_t5_base_tokenizer"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="open_clip model name (e.g. ViT-B-16, ViT-B-32-quickgelu)")
-    parser.add_argument("--pretrained", required=True, help="open_clip pretrained tag (e.g. laion2b_s34b_b88k) or "
-                        "a catalogued checkpoint (" + ", ".join(n for n, s in sources.SOURCES.items()
-                                                              if s.kind == "weights") + ")")
+    weights = parser.add_mutually_exclusive_group(required=True)
+    weights.add_argument("--pretrained", help="open_clip pretrained tag (e.g. laion2b_s34b_b88k) or "
+                         "a catalogued checkpoint (" + ", ".join(n for n, s in sources.SOURCES.items()
+                                                               if s.kind == "weights") + ")")
+    weights.add_argument("--checkpoint", type=Path, help="a local state dict or open_clip model folder instead "
+                         "(recorded with its size and sha256; config `checkpoint:`)")
     parser.add_argument("--cache-dir", type=Path, help="weights cache (default: open_clip's: the Hugging Face hub "
                         f"cache for hub-hosted tags, {OPEN_CLIP_URL_CACHE} for URL-addressed ones)")
     parser.add_argument("--stamp", required=True, type=Path, help="JSON record of the fetched files, written last")
     parser.add_argument("--url", help="take the checkpoint from this URL / local path instead (a mirror)")
+    for prefix, what in (("", "the --url mirror's file"), ("tokenizer-", "the tokenizer mirror's file")):
+        parser.add_argument(f"--{prefix}sha256", help=f"sha256 of {what} (a mirror serving other bytes)")
+        parser.add_argument(f"--{prefix}md5", help=f"md5 of {what}")
+        parser.add_argument(f"--{prefix}size", type=int, help=f"size in bytes of {what}")
+        parser.add_argument(f"--{prefix}no-checksum", action="store_true",
+                            help=f"download {what} unverified (config `checksum: none`)")
+    parser.add_argument("--tokenizer-url", help="CLIPpy: take the Sentence-T5 tokenizer.json from this URL / path")
+    parser.add_argument("--text-tower-dir", type=Path, help="CLIPpy: where the text tower's tokenizer and config go "
+                        "(default: text-tower/ beside the stamp)")
     parser.add_argument("--lock", type=Path, help="checksum lock file for checkpoints without a published checksum")
     parser.add_argument("--check-load", action="store_true",
                         help="also build the open_clip model from the fetched file (strict state-dict load)")
@@ -74,15 +88,80 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split())
 
 
+def _mirror(url: str | None, sha256: str | None = None, md5: str | None = None, size: int | None = None,
+            no_checksum: bool = False) -> dict | None:
+    """A `sources:`-style override from the command line: None (catalogue), {url} or {url, checksums}."""
+    checks = {k: v for k, v in (("sha256", sha256), ("md5", md5), ("size", size)) if v is not None}
+    if url is None:
+        if checks or no_checksum:
+            raise InputError("fetch-weights", "--url", "a mirror URL beside its --sha256/--md5/--size/--no-checksum")
+        return None
+    if no_checksum:
+        if checks:
+            raise InputError("fetch-weights", "--no-checksum", "no --sha256/--md5/--size beside it")
+        return {"url": url, "checksum": "none"}
+    return {"url": url, **checks}
+
+
+def _file_record(path: Path) -> dict:
+    return {"path": str(path), "size": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def fetch_text_tower(directory: str | Path, mirror: dict | None = None, *, lock: str | Path | None = None,
+                     retries: int = 4, timeout: float = 60.0, progress: bool = True) -> dict:
+    """CLIPpy's text tower without its weights (the checkpoint has them): the Sentence-T5 tokenizer downloaded
+    (verified; pinned in the lock at first download) beside the shipped T5 config, in one folder a compute node
+    builds the tokenizer from offline. Returns the stamp's ``tokenizer`` record."""
+    import shutil
+
+    from clipxai.io import atomic_path
+    from clipxai.models import clippy
+
+    source = sources.resolve(TOKENIZER_SOURCE, {TOKENIZER_SOURCE: mirror} if mirror else None)
+    directory = Path(directory)
+    tokenizer = download(source.url, directory / source.filename, size=source.size, sha256=source.sha256,
+                         md5=source.md5, expect=source.expect, retries=retries, timeout=timeout, progress=progress,
+                         checksum_lock=lock if source.record_checksum and source.sha256 is None else None,
+                         checksum_key=source.name)
+    config = directory / "config.json"
+    with atomic_path(config) as tmp:
+        shutil.copyfile(clippy.SHIPPED_TEXT_CONFIG_DIR / "config.json", tmp)
+    return {"dir": str(directory), "source": source.url, "checksum": "none" if source.unverified else "verified",
+            "files": [_file_record(Path(tokenizer)), _file_record(config)]}
+
+
+def record_checkpoint(model: str, checkpoint: str | Path) -> dict:
+    """The stamp of a local checkpoint (config `checkpoint:`): a state-dict file, or an open_clip model folder
+    (``open_clip_config.json`` + weights) whose weights file comes first."""
+    import open_clip
+
+    path = Path(checkpoint)
+    if path.is_dir():
+        config = path / "open_clip_config.json"
+        weights = open_clip.factory._find_checkpoint_in_dir(path)
+        if not config.is_file() or weights is None:
+            raise InputError(path, "checkpoint", "an open_clip model folder (open_clip_config.json + weights)")
+        files, model_dir = [_file_record(Path(weights)), _file_record(config)], str(path)
+    elif path.is_file():
+        files, model_dir = [_file_record(path)], None
+    else:
+        raise InputError(path, "checkpoint", f"an existing state dict or open_clip model folder for {model}")
+    return {"model": model, "pretrained": None, "source": f"checkpoint:{path}", "cache_dir": None,
+            "model_dir": model_dir, "files": files, "checked_load": False}
+
+
 def fetch_weights(model: str, pretrained: str, *, cache_dir: str | Path | None = None, url: str | None = None,
                   lock: str | Path | None = None, check_load: bool = False, retries: int = 4,
-                  timeout: float = 60.0, progress: bool = True) -> dict:
+                  timeout: float = 60.0, progress: bool = True, mirror: dict | None = None) -> dict:
     """Put the weights of (``model``, ``pretrained``) into the cache; returns the stamp record (not written).
 
+    ``mirror`` (a `sources:` mapping: url plus the mirror's own sha256/md5/size, or checksum none) replaces ``url``.
     InputError (one line) when the tag is unknown or the download fails or does not verify.
     """
     import open_clip  # heavy import: only when weights are really fetched
 
+    if mirror is not None:
+        url = mirror["url"]
     cfg = open_clip.pretrained.get_pretrained_cfg(model, pretrained)
     catalogued = sources.SOURCES.get(pretrained)
     if catalogued is not None and catalogued.kind != "weights":
@@ -99,17 +178,22 @@ def fetch_weights(model: str, pretrained: str, *, cache_dir: str | Path | None =
             raise DownloadError(origin, "weights", f"{model}/{pretrained} from the Hugging Face hub",
                                 _one_line(err)) from None
     elif url is not None or (cfg and cfg.get("url")) or (catalogued is not None and not cfg):
+        size = md5 = None
+        unverified = bool(mirror and mirror.get("checksum") == "none")
         if catalogued is not None and not cfg:
-            source = sources.resolve(pretrained, {pretrained: url} if url else None)
+            source = sources.resolve(pretrained, {pretrained: mirror or url} if url else None)
             url, sha256, filename = source.url, source.sha256, source.filename
+            size, md5 = source.size, source.md5
         else:
             url = url if url is not None else cfg["url"]
-            sha256 = _url_sha256(url)
+            sha256 = (mirror or {}).get("sha256") or (None if mirror else _url_sha256(url))
+            size, md5 = (mirror or {}).get("size"), (mirror or {}).get("md5")
             filename = os.path.basename(urllib.parse.urlparse(url).path) or f"{model}_{pretrained}.pt"
         directory = Path(os.path.expanduser(str(cache_dir) if cache_dir is not None else OPEN_CLIP_URL_CACHE))
         origin = url
-        path = download(url, directory / filename, sha256=sha256, expect="torch",
-                        checksum_lock=lock if sha256 is None else None, checksum_key=key, retries=retries,
+        pinned = sha256 is not None or md5 is not None or size is not None or unverified
+        path = download(url, directory / filename, sha256=sha256, md5=md5, size=size, expect="torch",
+                        checksum_lock=None if pinned else lock, checksum_key=key, retries=retries,
                         timeout=timeout, progress=progress)
         verified_by_download = True
     elif cfg and cfg.get("file"):
@@ -148,10 +232,29 @@ def fetch_weights(model: str, pretrained: str, *, cache_dir: str | Path | None =
     }
 
 
+def _is_clippy_style(model: str) -> bool:
+    from clipxai.models import clippy
+
+    return model == clippy.MODEL_NAME or clippy.is_clippy(model)
+
+
 def run(args: argparse.Namespace) -> int:
-    record = fetch_weights(args.model, args.pretrained, cache_dir=args.cache_dir, url=args.url, lock=args.lock,
-                           check_load=args.check_load, retries=args.retries, timeout=args.timeout,
-                           progress=not args.no_progress)
+    mirror = _mirror(args.url, args.sha256, args.md5, args.size, args.no_checksum)
+    if args.checkpoint is not None:
+        if mirror is not None:
+            raise InputError("fetch-weights", "--url", "no mirror beside --checkpoint (a local file)")
+        record = record_checkpoint(args.model, args.checkpoint)
+    else:
+        record = fetch_weights(args.model, args.pretrained, cache_dir=args.cache_dir, lock=args.lock,
+                               check_load=args.check_load, retries=args.retries, timeout=args.timeout,
+                               progress=not args.no_progress, mirror=mirror)
+    if _is_clippy_style(args.model):
+        # the text tower's tokenizer: compute nodes have no hub access, so it is fetched here with the weights
+        tokenizer_mirror = _mirror(args.tokenizer_url, args.tokenizer_sha256, args.tokenizer_md5,
+                                   args.tokenizer_size, args.tokenizer_no_checksum)
+        record["tokenizer"] = fetch_text_tower(args.text_tower_dir or args.stamp.parent / "text-tower",
+                                               tokenizer_mirror, lock=args.lock, retries=args.retries,
+                                               timeout=args.timeout, progress=not args.no_progress)
     write_json(args.stamp, record)
     log.info("weights of %s/%s: %s", args.model, args.pretrained, record["files"][0]["path"])
     return 0

@@ -454,6 +454,20 @@ def sections(items: list[dict]) -> list[dict]:
     return out
 
 
+def mirrors(config: dict) -> list[dict]:
+    """The `sources:` overrides of the run and what each was verified against (the catalogue's checksums, the
+    mirror's own, or nothing where the config said `checksum: none`)."""
+    out = []
+    for name, entry in (config.get("sources") or {}).items():
+        if isinstance(entry, str):
+            out.append({"source": name, "url": entry, "unverified": False, "checks": "the catalogue's checksums"})
+        elif isinstance(entry, dict):
+            given = [f"{k} {entry[k]}" for k in ("sha256", "md5", "size") if entry.get(k) is not None]
+            out.append({"source": name, "url": entry.get("url", ""), "unverified": entry.get("checksum") == "none",
+                        "checks": "the mirror's " + ", ".join(given) if given else ""})
+    return out
+
+
 def render(args) -> str:
     """The HTML of the report (figures and tables are copied into ``args.out_dir`` on the way)."""
     out_dir = Path(args.out_dir)
@@ -507,6 +521,7 @@ def render(args) -> str:
         rules=rule_rows,
         rule_seconds=rule_seconds,
         inputs=inputs,
+        mirrors=mirrors(config),
     )
 
 

@@ -35,6 +35,7 @@ class Source:
     md5: str | None = None
     record_checksum: bool = False   # no published checksum: pin the first download's sha256 in the lock file
     kind: str = "data"              # "data" | "text" | "weights"
+    unverified: bool = False        # a mirror configured with `checksum: none`: no size/checksum is checked
     members: tuple[str, ...] | None = None  # what to extract by default (None: everything)
     nested: bool = False            # unpack zips found inside the archive
     homepage: str = ""
@@ -138,13 +139,23 @@ _CATALOGUE: tuple[Source, ...] = (
         filename="clippy_5k.pt", expect="torch", record_checksum=True, kind="weights",
         homepage="https://github.com/kahnchana/clippy",
         note="CLIPpy ViT-B/16 checkpoint (open_clip config clippy-B-16 in the CLIPpy repository)"),
+    Source(
+        name="sentence_t5_base_tokenizer",
+        url="https://huggingface.co/sentence-transformers/sentence-t5-base/resolve/main/tokenizer.json",
+        filename="tokenizer.json", expect="json", record_checksum=True, kind="text",
+        homepage="https://huggingface.co/sentence-transformers/sentence-t5-base",
+        note="CLIPpy's text tower tokenizer (Sentence-T5 base, SentencePiece as a fast-tokenizer file); fetched "
+             "with CLIPpy's weights, built beside the shipped T5 config"),
 )
 
 SOURCES: dict[str, Source] = {s.name: s for s in _CATALOGUE}
 
 # Fields a config override may set. Checksums may be overridden too (a newer upstream release, a re-packed
 # mirror), but the default is to keep the catalogue's: a mirror must serve the same bytes.
-OVERRIDABLE = ("url", "size", "sha256", "md5", "expect", "members", "nested", "record_checksum")
+OVERRIDABLE = ("url", "size", "sha256", "md5", "expect", "members", "nested", "record_checksum", "checksum")
+# What a config `sources:` mapping may give: a mirror's own checksums (they replace the catalogue's), or
+# `checksum: none` to download it unverified (said so in the stamp and the report's provenance).
+MIRROR_CHECKSUMS = ("sha256", "md5", "size")
 
 
 def names() -> list[str]:
@@ -179,6 +190,16 @@ def resolve(source_name: str, overrides: dict | None = None) -> Source:
         if unknown:
             raise InputError("sources", f"{source_name}.{unknown[0]}", f"one of {', '.join(OVERRIDABLE)}")
         changes = dict(override)
+        checksum = changes.pop("checksum", None)
+        if checksum is not None and checksum != "none":
+            raise InputError("sources", f"{source_name}.checksum", f"'none' (or give sha256/md5/size), not {checksum!r}")
+        if checksum == "none" or any(changes.get(k) is not None for k in MIRROR_CHECKSUMS):
+            if checksum == "none" and any(changes.get(k) is not None for k in MIRROR_CHECKSUMS):
+                raise InputError("sources", f"{source_name}.checksum", "either `checksum: none` or checksums, not both")
+            # A mirror's own bytes: its checksums replace all of the catalogue's (a re-packed archive has another
+            # size and md5 too), and nothing is pinned in the lock file.
+            changes = {"size": None, "sha256": None, "md5": None, "record_checksum": False, **changes,
+                       "unverified": checksum == "none"}
         if changes.get("members") is not None:
             changes["members"] = tuple(changes["members"])
         if changes.get("url") is not None:
@@ -190,9 +211,38 @@ def resolve(source_name: str, overrides: dict | None = None) -> Source:
     return source
 
 
+def download_arguments(source_name: str, entry: str | dict | None) -> list[str]:
+    """The `clipxai download` / `fetch-weights` arguments of a config ``sources:`` entry (none when absent).
+
+    A string is a mirror serving the catalogue's bytes (the catalogue's checksums apply). A mapping is a mirror with
+    its own bytes: it must give ``sha256``, ``md5`` or ``size``, or say ``checksum: none`` explicitly.
+    """
+    if entry is None:
+        return []
+    if isinstance(entry, str):
+        return ["--url", entry]
+    if not isinstance(entry, dict) or not entry.get("url"):
+        raise InputError("sources", source_name, "a URL/path string or a mapping with url")
+    unknown = sorted(set(entry) - {"url", "checksum", *MIRROR_CHECKSUMS})
+    if unknown:
+        raise InputError("sources", f"{source_name}.{unknown[0]}", f"one of url, checksum, {', '.join(MIRROR_CHECKSUMS)}")
+    given = [k for k in MIRROR_CHECKSUMS if entry.get(k) is not None]
+    if not given and entry.get("checksum") != "none":
+        raise InputError("sources", source_name, f"sha256, md5 or size of the mirror's {entry['url']}, or "
+                         "`checksum: none` to download it unverified")
+    if given and entry.get("checksum") is not None:
+        raise InputError("sources", f"{source_name}.checksum", "either `checksum: none` or checksums, not both")
+    args = ["--url", str(entry["url"])]
+    for key in given:
+        args += [f"--{key}", str(entry[key])]
+    if entry.get("checksum") == "none":
+        args.append("--no-checksum")
+    return args
+
+
 def catalogue() -> list[dict]:
     """The catalogue as plain dicts (for documentation, the report's provenance section and tests)."""
     return [dataclasses.asdict(s) for s in _CATALOGUE]
 
 
-__all__ = ["SOURCES", "Source", "catalogue", "get", "names", "resolve"]
+__all__ = ["SOURCES", "Source", "catalogue", "download_arguments", "get", "names", "resolve"]

@@ -285,12 +285,24 @@ def load(model: str = MODEL_NAME, pretrained: str | None = None, checkpoint: str
     (open_clip would otherwise download pretrained T5 weights), and the released checkpoint is converted on load.
     ``tokenizer``: a local tokenizer folder instead of the hub's Sentence-T5 tokenizer.
     """
+    from clipxai.models.registry import is_weights_stamp, read_weights_stamp
+
+    if pretrained and checkpoint:
+        raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
+    stamp_file = checkpoint if is_weights_stamp(checkpoint) else (weights_stamp if pretrained else None)
+    if stamp_file is not None:
+        # the workflow's jobs: exactly the checkpoint (and the text-tower files) fetch-weights recorded
+        stamp = read_weights_stamp(stamp_file)
+        weights = stamp.path
+        if tokenizer is None and stamp.tokenizer is not None:
+            tokenizer = stamp.tokenizer
+    else:
+        weights = resolve_weights(pretrained, checkpoint)
     if model == MODEL_NAME:
         register(tokenizer=tokenizer)
     elif not is_clippy(model):
         raise InputError(model, "--model", "a registered CLIPpy-style open_clip config (timm image tower, Hugging "
                          "Face text tower)")
-    weights = resolve_weights(pretrained, checkpoint, weights_stamp)
     device = torch.device(device)
     cfg = open_clip.get_model_config(model)
     tokenizer_source = cfg["text_cfg"].get("hf_tokenizer_name", "")
@@ -332,6 +344,9 @@ def load_any(model: str, pretrained: str | None = None, checkpoint: str | os.Pat
 
     if model == MODEL_NAME or (not Path(model).exists() and is_clippy(model)):
         return load(model, pretrained, checkpoint, device, weights_stamp=weights_stamp)
+    if weights_stamp is not None and pretrained and checkpoint is None:
+        # the tag's bytes as fetched (the stamp), not whatever the hub cache holds for the tag now
+        return load_model(model, None, str(weights_stamp), device)
     return load_model(model, pretrained, None if checkpoint is None else str(checkpoint), device)
 
 

@@ -74,13 +74,72 @@ def _register_config_json(path: Path) -> str:
     return name
 
 
+@dataclass(frozen=True)
+class WeightsStamp:
+    """What ``clipxai fetch-weights`` recorded: the weights file (verified again on load), the tag it stands for
+    (its preprocessing applies), and CLIPpy's text-tower folder (tokenizer + config) when fetched."""
+
+    path: Path
+    pretrained: str | None
+    tokenizer: Path | None
+    model_dir: Path | None
+
+
+def _file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def is_weights_stamp(path: str | Path | None) -> bool:
+    return path is not None and str(path).endswith(".json") and Path(path).is_file()
+
+
+def read_weights_stamp(stamp: str | Path) -> WeightsStamp:
+    """Read a fetch-weights stamp and check that its files are still the bytes it recorded (size and sha256):
+    every job loads exactly what was fetched, whatever the caches or the hub hold now."""
+    stamp = Path(stamp)
+    try:
+        record = json.loads(stamp.read_text())
+        files = record["files"]
+        weights = files[0]
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        raise InputError(stamp, "files", "a clipxai fetch-weights stamp (files: [{path, size, sha256}])") from None
+    for entry in files + list((record.get("tokenizer") or {}).get("files", [])):
+        path = Path(entry["path"])
+        if not path.is_file():
+            raise InputError(stamp, "files.path", f"the fetched file {path} (fetch the weights again)")
+        if path.stat().st_size != entry["size"] or _file_sha256(path) != entry["sha256"]:
+            raise InputError(stamp, "files.sha256", f"{path} with sha256 {entry['sha256']} as fetched; it changed "
+                             "since (fetch the weights again)")
+    tokenizer = record.get("tokenizer")
+    return WeightsStamp(path=Path(weights["path"]), pretrained=record.get("pretrained") or None,
+                        tokenizer=Path(tokenizer["dir"]) if tokenizer else None,
+                        model_dir=Path(record["model_dir"]) if record.get("model_dir") else None)
+
+
+def _tag_preprocess(name: str, pretrained: str | None) -> dict | None:
+    """The preprocessing open_clip applies for a pretrained tag (mean/std/interpolation/resize), so weights loaded
+    from the file a stamp records are fed exactly as open_clip would feed the tag."""
+    if not pretrained:
+        return None
+    cfg = open_clip.pretrained.get_pretrained_cfg(name, pretrained) or {}
+    keys = ("mean", "std", "interpolation", "resize_mode")
+    return {k: cfg[k] for k in keys if k in cfg} or None
+
+
 def load_model(model: str, pretrained: str | None = None, checkpoint: str | None = None,
                device: str | torch.device = "cpu") -> LoadedModel:
     """Create a CLIP by open_clip name, config JSON or local folder, and load weights.
 
-    ``pretrained`` is an open_clip tag (downloaded into open_clip's cache; on a compute node without internet the
-    workflow's ``fetch_weights`` rule has filled that cache). ``checkpoint`` is a local state dict (.pt/.safetensors),
-    loaded with ``weights_only=True``. Neither given: random initialisation (tests, speed benchmarks).
+    ``pretrained`` is an open_clip tag (downloaded into open_clip's cache). ``checkpoint`` is a local state dict
+    (.pt/.safetensors), loaded with ``weights_only=True``, or the stamp ``clipxai fetch-weights`` wrote (a .json):
+    then exactly the file it records is loaded, checked against its size and sha256, with the preprocessing of the
+    tag it was fetched for (what the workflow's jobs do). Neither given: random initialisation (tests, benchmarks).
     """
     from clipxai.models import clippy  # registers clippy-B-16 with open_clip (import here: clippy imports us)
 
@@ -90,6 +149,14 @@ def load_model(model: str, pretrained: str | None = None, checkpoint: str | None
         return clippy.load(model, pretrained, checkpoint, device)
     if pretrained and checkpoint:
         raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
+    preprocess_cfg = _tag_preprocess(model, pretrained) if pretrained and not Path(model).exists() else None
+    if is_weights_stamp(checkpoint):
+        stamp = read_weights_stamp(checkpoint)
+        if stamp.model_dir is not None:
+            model = str(stamp.model_dir)
+        elif stamp.pretrained:
+            preprocess_cfg = _tag_preprocess(model, stamp.pretrained)
+        checkpoint = str(stamp.path)
     if checkpoint is not None:
         ckpt = Path(checkpoint)
         if not ckpt.is_file():
@@ -118,8 +185,12 @@ def load_model(model: str, pretrained: str | None = None, checkpoint: str | None
             raise InputError(model, "--model", "an open_clip model name (e.g. ViT-B-32-quickgelu; see "
                              "open_clip.list_models()), a model-config JSON or a model folder")
         name, weights, display = model, checkpoint or pretrained, model
+    extra = {}
+    if checkpoint and preprocess_cfg:  # create_model_and_transforms takes the tag's preprocessing as image_* args
+        extra = {f"image_{k}": v for k, v in preprocess_cfg.items()}
     try:
-        clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device)
+        clip, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=weights, device=device,
+                                                                    **extra)
     except RuntimeError as err:
         raise InputError(weights or model, "weights", f"loadable weights for {display} ({err})") from None
     clip.eval()

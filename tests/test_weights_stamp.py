@@ -1,0 +1,50 @@
+"""Every job loads exactly the bytes fetch-weights recorded (issue 12): a model entry's `checkpoint:` is stamped
+with its size and sha256, and load_model given the stamp loads that file, refusing it once it changed."""
+
+from __future__ import annotations
+
+import json
+
+import open_clip
+import pytest
+import torch
+
+from clipxai import cli
+from clipxai.errors import InputError
+from clipxai.models.registry import load_model
+
+TINY = {"embed_dim": 16, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 16, "head_width": 16},
+        "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 16, "heads": 2, "layers": 1}}
+
+
+@pytest.fixture
+def tiny_checkpoint(tmp_path):
+    name = "clipxai-stamp-tiny"
+    open_clip.factory._MODEL_CONFIGS[name] = TINY
+    torch.manual_seed(3)
+    model = open_clip.create_model(name)
+    path = tmp_path / "tiny.pt"
+    torch.save(model.state_dict(), path)
+    return name, model.state_dict(), path
+
+
+def test_checkpoint_stamp_is_what_every_job_loads(tiny_checkpoint, tmp_path):
+    name, state, path = tiny_checkpoint
+    stamp = tmp_path / "weights.json"
+    assert cli.main(["fetch-weights", "--model", name, "--checkpoint", str(path), "--stamp", str(stamp)]) == 0
+    record = json.loads(stamp.read_text())
+    assert record["files"][0]["path"] == str(path) and record["pretrained"] is None
+    loaded = load_model(name, checkpoint=str(stamp))
+    for key, value in loaded.model.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    # other bytes under the recorded name: refused, never silently loaded
+    other = open_clip.create_model(name).state_dict()
+    torch.save({k: v + 1 for k, v in other.items()}, path)
+    with pytest.raises(InputError, match="sha256"):
+        load_model(name, checkpoint=str(stamp))
+
+
+def test_missing_checkpoint_is_one_line(tmp_path, capsys):
+    code = cli.main(["fetch-weights", "--model", "ViT-B-32", "--checkpoint", str(tmp_path / "nope.pt"),
+                     "--stamp", str(tmp_path / "w.json")])
+    assert code == 2 and "nope.pt" in capsys.readouterr().err and not (tmp_path / "w.json").exists()
