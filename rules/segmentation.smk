@@ -1,4 +1,4 @@
-# Dense patch-text segmentation (CLIPpy protocol, PROTOCOLS.md E) on VOC-format data and zero-shot classification
+# Dense patch-text segmentation (CLIPpy protocol, docs/protocols.md E) on VOC-format data and zero-shot classification
 # on ImageNet-format data: data (the shapes world in both formats, real PASCAL VOC downloaded, the user's ImageNet
 # verified), one scoring job per (data set, model), the tables and an example figure per (data set, model).
 #

@@ -1,4 +1,4 @@
-"""Grounding metrics (PROTOCOLS.md C) against hand-worked cases, and the faithful quirks next to their fixes."""
+"""Grounding metrics (docs/protocols.md C) against hand-worked cases, and the faithful quirks next to their fixes."""
 
 import json
 import re

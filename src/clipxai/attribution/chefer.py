@@ -1,7 +1,7 @@
 """Gradient-weighted attention relevance: Chefer et al. 2021 and seed 001's ViT saliency variants.
 
 All of them run one forward with explicit attention and one backward of the summed per-row objective, then
-combine each block's attention A_b and its gradient G_b (PROTOCOLS.md A and B):
+combine each block's attention A_b and its gradient G_b (docs/protocols.md A and B):
 - ``chefer2021``: objective logit_scale * cos(image, text); R = I, R += mean_heads(clamp(G_b * A_b, 0)) @ R for
   blocks start_layer..last; image = R[CLS, patches], text = R[EOT, caption tokens] (sum 1). Both towers from the
   same backward.

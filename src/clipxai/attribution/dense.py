@@ -1,5 +1,5 @@
 """CLIPpy-style dense patch-text similarity: every patch token through the image tower's final norm and
-projection, L2-normalised, dot the normalised text embedding (PROTOCOLS.md E). No gradients."""
+projection, L2-normalised, dot the normalised text embedding (docs/protocols.md E). No gradients."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Verb ``ground``: run one attribution method over one shard of a grounding data set, in both directions.
 
-Text->image (PROTOCOLS.md C): the image padded to a square, the phrase's utterance alone as text; the image map is
+Text->image (docs/protocols.md C): the image padded to a square, the phrase's utterance alone as text; the image map is
 kept. Image->text: the image with everything outside the phrase's mask blacked out, all utterances of the narrative
 joined by spaces as text (what the original fed CLIP, see :func:`i2t_text`); the token relevance is kept. Maps are stored at patch-grid resolution; scoring upsamples them.
 """

@@ -1,4 +1,4 @@
-"""Verb ``score-grounding``: score grounding maps on a PNG-format data set (PROTOCOLS.md C), faithful and corrected.
+"""Verb ``score-grounding``: score grounding maps on a PNG-format data set (docs/protocols.md C), faithful and corrected.
 
 Text->image rows: the patch-grid map is upsampled (bilinear) to the model input size and min-max normalised, then
 scored against the phrase mask padded to a square and resized (:func:`clipxai.metrics.grounding.prepare_mask`).

@@ -1,6 +1,6 @@
 """``clipxai segment-voc``: dense patch-text segmentation of a PASCAL VOC-format split, scored by mIoU.
 
-The protocol is CLIPpy's (PROTOCOLS.md E, :mod:`clipxai.segmentation.dense`): 60 prompt classes ("a photo of a/an
+The protocol is CLIPpy's (docs/protocols.md E, :mod:`clipxai.segmentation.dense`): 60 prompt classes ("a photo of a/an
 {c}") for real VOC (``--classes voc-extended``) or the data set's own label classes (``--classes dataset``, the
 shapes world), argmax over patch-class similarities upsampled to the label grid, extra classes -> background.
 

@@ -1,6 +1,6 @@
 """The catalogue of real data sources: where each file comes from and how it is verified.
 
-Facts from ../shared/PROTOCOLS.md ("Data sources") and the original projects' instructions. A checksum that no
+Facts from docs/protocols.md ("Data sources") and the original projects' instructions. A checksum that no
 upstream publishes is recorded at the first download in a lock file (``record_checksum=True``; see
 :func:`clipxai.data.download.download`'s ``checksum_lock``) and enforced from then on.
 

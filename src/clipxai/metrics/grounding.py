@@ -1,4 +1,4 @@
-"""Grounding metrics of CLIP-grounding on Panoptic Narrative Grounding (PROTOCOLS.md section C), both modes.
+"""Grounding metrics of CLIP-grounding on Panoptic Narrative Grounding (docs/protocols.md section C), both modes.
 
 A relevance map (an image map for text->image, a token vector for image->text) is binarised at its Otsu threshold
 with a strict ``>`` and compared with the ground truth (the phrase's mask, or the phrase's tokens in the caption).

@@ -1,6 +1,6 @@
 """Faithfulness of the grounding maps: perturbation curves of the very pairs `clipxai ground` explained.
 
-Each (entry, direction) row of a method's maps files is rebuilt as the pair it explained (PROTOCOLS.md C):
+Each (entry, direction) row of a method's maps files is rebuilt as the pair it explained (docs/protocols.md C):
 text->image = the image padded to a square with the phrase's tokens, the image map perturbed patch by patch;
 image->text = the image blacked out outside the phrase's mask with the narrative's tokens, the token relevance
 perturbed token by token (the tokens are the ones stored beside the map). One row per (entry, direction, curve):

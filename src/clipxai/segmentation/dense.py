@@ -1,4 +1,4 @@
-"""Dense patch-text segmentation, CLIPpy's protocol (PROTOCOLS.md E), for any CLIP whose tokens reach the joint
+"""Dense patch-text segmentation, CLIPpy's protocol (docs/protocols.md E), for any CLIP whose tokens reach the joint
 space: per-patch L2-normalised features, one normalised text embedding per class prompt, patch-class similarities
 bilinearly upsampled to the label size, argmax, then every prompt class beyond the label set becomes background.
 
