@@ -6,7 +6,7 @@ purple, pink) = 30 (colour, shape) combinations, in 3 sizes, slightly rotated. T
 distinct (colour, shape) combinations; they may overlap a little, but each keeps at least ``min_visible`` of its
 pixels. The caption names every object: "a red circle and a blue square" ("and", "with", "next to" join phrases);
 every word is one BPE token, the longest caption (3 objects) has 13 words, so it fits a 16-token context. The
-background is not named by default (the measured baseline in shared/notes/tiny-clip.md was trained that way).
+background is not named by default (the measured baseline was trained that way).
 
 What the tiny CLIP needs to learn *binding* (which colour goes with which shape), and how the world provides it:
 
