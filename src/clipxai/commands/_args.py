@@ -33,8 +33,10 @@ def add_checked(parser, *flags: str, check: Check, **kwargs) -> argparse.Action:
 
 
 def run_checks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """Run the checks of every argument of ``parser`` given a value in ``args`` (each value of a list)."""
-    for action in parser._actions:  # argparse keeps no public list of a parser's arguments
+    """Run the checks of every argument of ``parser`` given a value in ``args`` (each value of a list), those of
+    the outputs first: a run whose results could not be written should not even read its inputs."""
+    actions = sorted(parser._actions, key=lambda a: not is_output(a))  # argparse has no public list of them
+    for action in actions:
         checks = getattr(action, _CHECKS, ())
         value = getattr(args, action.dest, None)
         if not checks or value is None:

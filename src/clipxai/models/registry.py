@@ -12,8 +12,10 @@ import inspect
 import json
 import logging
 import pickle
+import re
 import types
 import typing
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,10 +203,15 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
             raise InputError(path, field, f"a valid .safetensors file ({_first_line(err)})") from None
         return
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
-    except pickle.UnpicklingError as err:
-        raise InputError(path, field, "a state dict of tensors only: it holds other Python objects, which are "
-                         f"refused and not executed ({_first_line(err, 'Unsupported')})") from None
+        with warnings.catch_warnings():  # torch warns about a pickle protocol it then refuses anyway: one line
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+    except pickle.UnpicklingError as err:  # torch's weights-only unpickler refused something: nothing ran
+        reason = _first_line(err, "WeightsUnpickler error: Unsupported global") or _first_line(err, "Unsupported")
+        named = re.search(r"GLOBAL (\S+)", reason)
+        why = f"it asks to construct {named.group(1)}" if named else f"weights-only loading refused it ({reason})"
+        raise InputError(path, field, f"a state dict of tensors only: {why}; refused, nothing in it was "
+                         "executed") from None
     except Exception as err:  # a truncated file, not a torch file at all
         raise InputError(path, field, f"a torch state dict ({type(err).__name__}: {_first_line(err)})") from None
     if not isinstance(state, dict):
@@ -212,10 +219,12 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
 
 
 def _first_line(err: BaseException, starting: str = "") -> str:
-    """A short reason from a library's multi-line message (its line starting with ``starting``, else its first)."""
+    """A short reason from a library's multi-line message: its first line, or the one starting with ``starting``
+    ("" if none does)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    picked = next((line for line in lines if starting and line.startswith(starting)), lines[0] if lines else "")
-    return picked[:200]
+    if starting:
+        return next((line for line in lines if line.startswith(starting)), "")[:200]
+    return (lines[0] if lines else "")[:200]
 
 
 def check_model_source(model: str, field: str = "--model") -> None:
