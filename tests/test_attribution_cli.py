@@ -79,7 +79,9 @@ def test_long_caption_is_truncated_with_a_warning(files, caplog):
     long_text = "a red circle " * 10
     with caplog.at_level(logging.WARNING, logger="clipxai.commands.attribute"):
         maps = _run(files, "--method", "random", texts=[long_text], images=("a.png",), out="long.npz")
-    assert any("truncated" in record.getMessage() for record in caplog.records)
+    warning = next(record.getMessage() for record in caplog.records if "truncated" in record.getMessage())
+    assert "of 30 tokens" in warning and "a red circle a red circle a red ..." in warning
+    assert long_text.strip() not in warning  # the first words, not the whole caption
     assert maps["tokens"][0, -1] == maps["tokens"].max()  # the end token still closes the window
     assert not np.isnan(maps["text_relevance"][0]).any()  # all 14 caption slots used
 

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from clipxai.cli import build_parser, main
+from clipxai.cli import build_parser, main, verb_help
 from clipxai.commands import COMMAND_MODULES
 
 
@@ -17,6 +17,7 @@ def test_verb_module_has_the_verb_interface(module_name):
     module = importlib.import_module(f"clipxai.commands.{module_name}")
     assert module.NAME == module_name.replace("_", "-")
     assert module.HELP and callable(module.add_arguments) and callable(module.run)
+    assert verb_help(module_name) == module.HELP  # what `clipxai --help` shows without importing the verb
 
 
 def test_every_verb_is_reachable():
@@ -37,3 +38,67 @@ def test_console_script_help_runs():
     result = subprocess.run([sys.executable, "-m", "clipxai.cli", "--help"], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0 and "make-shapes" in result.stdout and "report" in result.stdout
+
+
+def test_help_imports_no_verb_and_a_run_only_its_own():
+    code = ("import sys; from clipxai.cli import main; assert main(['--help']) == 0; "
+            "assert 'torch' not in sys.modules and not any(m.startswith('clipxai.commands.') and m != "
+            "'clipxai.commands._args' for m in sys.modules), sorted(sys.modules); "
+            "assert main(['text-pool', '--help']) == 0; "
+            "assert [m for m in sys.modules if m.startswith('clipxai.commands.') and m != 'clipxai.commands._args']"
+            " == ['clipxai.commands.text_pool']")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--text", "a", "--text", "b"], ["--text", "a", "b"]])
+def test_repeated_and_listed_values_both_count(argv):
+    parser, _ = build_parser(["attribute"])
+    args = parser.parse_args(["attribute", "--model", "m", "--method", "random", "--image", "x.png", "--image",
+                              "y.png", "--out", "o.npz", *argv])
+    assert args.text == ["a", "b"] and args.image == ["x.png", "y.png"]
+
+
+def _list_options():
+    parser, _ = build_parser()
+    for verb, sub in sorted(parser.verbs.items()):
+        for action in sub._actions:
+            if action.option_strings and action.nargs in ("+", "*"):
+                yield verb, action
+
+
+LIST_OPTIONS = list(_list_options())
+
+
+@pytest.mark.parametrize("verb, action", LIST_OPTIONS, ids=[f"{v}:{a.option_strings[-1]}" for v, a in LIST_OPTIONS])
+def test_every_list_option_extends(verb, action):
+    """--x a --x b == --x a b == [a, b] (argparse's default kept only the last), for every verb's list options."""
+    parser, _ = build_parser([verb.replace("-", "_")])
+    sub = parser.verbs[verb]
+    for other in sub._actions:  # parse this option alone
+        other.required = False
+    a, b = (list(action.choices)[:2] if action.choices else ["a", "b"])
+    flag = action.option_strings[-1]
+    assert sub.parse_known_args([flag, a, flag, b])[0].__dict__[action.dest] == [a, b]
+    assert sub.parse_known_args([flag, a, b])[0].__dict__[action.dest] == [a, b]
+
+
+def test_list_options_found_in_many_verbs():
+    assert len({verb for verb, _ in LIST_OPTIONS}) >= 15
+
+
+def test_unexpected_error_is_one_line_and_debug_shows_it(tmp_path, capsys, monkeypatch):
+    from clipxai.commands import text_pool
+
+    def broken(args):
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    monkeypatch.setattr(text_pool, "run", broken)
+    assert main(["text-pool", "--out", str(tmp_path / "t.txt")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == ["clipxai text-pool: error: unexpected ZeroDivisionError: division by zero "
+                     "(run with --debug for the traceback)"]
+    with pytest.raises(ZeroDivisionError):
+        main(["text-pool", "--out", str(tmp_path / "t.txt"), "--debug"])
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "text-pool", "--out", str(tmp_path / "t.txt")])

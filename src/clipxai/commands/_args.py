@@ -1,16 +1,184 @@
-"""Arguments several verbs share, declared once so every verb names and documents them the same way."""
+"""Arguments several verbs share, declared once so every verb names and documents them the same way.
+
+Besides the shared arguments, this module attaches *checks* to arguments: functions of one value that raise an
+``InputError`` naming the file, the argument and what was expected. The CLI runs every check of the verb it runs
+(:func:`run_checks`) after parsing and before the verb's body, so a mistake in a file argument (an output path that
+is a directory, a checkpoint that is not a state dict of tensors, a text file given as maps) is found before the
+minutes or hours of compute, not after them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
+from typing import Callable
+
+from clipxai.errors import InputError
+
+Check = Callable[[str, str], None]  # (value, option name) -> None or raise InputError
+
+_CHECKS = "clipxai_checks"  # attribute of an argparse Action: its checks, run in order on every value
+
+
+def checked(action: argparse.Action, *checks: Check) -> argparse.Action:
+    """Attach ``checks`` to an argument (an ``add_argument`` result); returns it."""
+    setattr(action, _CHECKS, getattr(action, _CHECKS, ()) + checks)
+    return action
+
+
+def add_checked(parser, *flags: str, check: Check, **kwargs) -> argparse.Action:
+    """``parser.add_argument(*flags, **kwargs)`` with ``check`` run on its value(s) before the verb runs."""
+    return checked(parser.add_argument(*flags, **kwargs), check)
+
+
+def run_checks(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Run the checks of every argument of ``parser`` given a value in ``args`` (each value of a list), those of
+    the outputs first: a run whose results could not be written should not even read its inputs."""
+    actions = sorted(parser._actions, key=lambda a: not is_output(a))  # argparse has no public list of them
+    for action in actions:
+        checks = getattr(action, _CHECKS, ())
+        value = getattr(args, action.dest, None)
+        if not checks or value is None:
+            continue
+        option = action.option_strings[-1] if action.option_strings else action.dest
+        for item in value if isinstance(value, list) else [value]:
+            for check in checks:
+                check(str(item), option)
+
+
+def is_output(action: argparse.Action) -> bool:
+    """Whether an argument names something the verb writes (declared through :func:`add_output`)."""
+    return any(getattr(check, "output", False) for check in getattr(action, _CHECKS, ()))
+
+
+class ExtendDefault(argparse.Action):
+    """``action="extend"`` for a list argument with a non-empty default: the values given replace the default
+    (argparse's own "extend" would add them to it); ``--x a --x b`` and ``--x a b`` both give [a, b]."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest, None)
+        items = [] if current is None or current is self.default else list(current)
+        setattr(namespace, self.dest, items + list(values))
+
+
+# --------------------------------------------------------------------------------------------- output paths
+
+
+def _writable_parent(path: Path, option: str) -> None:
+    """The nearest existing ancestor of ``path`` is a directory we may write into (it creates the rest)."""
+    for parent in path.absolute().parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(parent, option, "a directory to write into, not a file")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(parent, option, "a directory this user may write into")
+            return
+
+
+def output_file(value: str, option: str) -> None:
+    path = Path(value)
+    if path.is_dir():
+        raise InputError(path, option, "a file name to write, not an existing directory")
+    _writable_parent(path, option)
+
+
+def output_dir(value: str, option: str) -> None:
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise InputError(path, option, "a directory to write, not an existing file")
+    _writable_parent(path, option)
+
+
+def output_pair(value: str, option: str) -> None:
+    """``KEY=PATH`` of a file to write."""
+    key, sep, path = value.partition("=")
+    if not sep or not key or not path:
+        raise InputError(option, value, "KEY=PATH")
+    output_file(path, option)
+
+
+for _check in (output_file, output_dir, output_pair):
+    _check.output = True
+
+_OUTPUT_KINDS = {"file": output_file, "dir": output_dir, "pairs": output_pair}
+
+
+def add_output(parser: argparse.ArgumentParser, *flags: str, kind: str = "file", **kwargs) -> argparse.Action:
+    """An output argument, checked before the verb runs: ``kind`` "file" (not an existing directory), "dir"
+    (not an existing file) or "pairs" (``KEY=PATH`` values naming files); its folder must be writable."""
+    return checked(parser.add_argument(*flags, **kwargs), _OUTPUT_KINDS[kind])
+
+
+# --------------------------------------------------------------------------------------------- input files
+
+
+def _existing_file(path: Path, option: str, what: str) -> None:
+    if not path.exists():
+        raise InputError(path, option, f"an existing {what}")
+    if not path.is_file():
+        raise InputError(path, option, f"{what}, not a directory")
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip with members / an empty zip (np.savez writes a zip)
+
+
+def npz_file(value: str, option: str) -> None:
+    """An ``.npz`` archive (a zip): a text file, an .npy or a pickle given instead is named as such, not unpickled."""
+    path = Path(value)
+    _existing_file(path, option, ".npz file")
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if head[:4] not in _ZIP_MAGIC:
+        found = "an .npy array" if head == b"\x93NUMPY" else "an empty file" if not head else "not a zip archive"
+        raise InputError(path, option, f"an .npz file written by clipxai (np.savez), got {found}")
+
+
+def npz_file_or_dir(value: str, option: str) -> None:
+    """A decomposition shard: a folder (memory-mapped shard) or an ``.npz``."""
+    if not Path(value).is_dir():
+        npz_file(value, option)
+
+
+def image_file(value: str, option: str) -> None:
+    """An image PIL can open whose header is sane (size within PIL's decompression-bomb limit)."""
+    from clipxai.data.images import image_size
+
+    image_size(value, option)
+
+
+def model_source(value: str, option: str) -> None:
+    """A model-config JSON or model folder given as ``--model`` is validated (keys, types, weights) up front."""
+    from clipxai.models.registry import check_model_source
+
+    check_model_source(value, option)
+
+
+def checkpoint_file(value: str, option: str) -> None:
+    """A local state dict that loads as tensors only (``weights_only``): nothing in it is ever executed."""
+    from clipxai.models.registry import check_checkpoint
+
+    check_checkpoint(value, option)
+
+
+def nonempty_text(value: str, option: str) -> None:
+    """A caption with at least one non-blank character: an empty one would be explained as just its start and end
+    tokens, a map of nothing the user asked about."""
+    if not value.strip():
+        raise InputError(option, repr(value), "a non-empty text")
+
+
+# --------------------------------------------------------------------------------------------- shared arguments
 
 
 def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
     """``--model`` plus either ``--pretrained`` or ``--checkpoint`` (see clipxai.models.registry.load_model)."""
-    parser.add_argument("--model", required=required, help="open_clip model name, model-config JSON or model folder")
+    checked(parser.add_argument("--model", required=required,
+                                help="open_clip model name, model-config JSON or model folder"), model_source)
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
-    weights.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)")
+    checked(weights.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)"),
+            checkpoint_file)
 
 
 def add_image_set_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "attribute"
 HELP = "explain image-text matches of a CLIP with an attribution method (every image x every text)"
@@ -33,9 +34,11 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--method", required=True, help="attribution method (see clipxai.attribution.available())")
-    parser.add_argument("--image", nargs="+", required=True, metavar="FILE", help="images")
-    parser.add_argument("--text", nargs="+", required=True, metavar="TEXT", help="texts (quote each)")
-    parser.add_argument("--out", required=True, help="output maps .npz (layout in this module's docstring)")
+    _args.add_checked(parser, "--image", nargs="+", action="extend", required=True, metavar="FILE", help="images",
+                      check=_args.image_file)
+    _args.add_checked(parser, "--text", nargs="+", action="extend", required=True, metavar="TEXT",
+                      help="texts (quote each)", check=_args.nonempty_text)
+    _args.add_output(parser, "--out", required=True, help="output maps .npz (layout in this module's docstring)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="params",
                         help="a method parameter, e.g. start_layer=0 (repeatable)")
     parser.add_argument("--batch-size", type=int, default=8, help="pairs per forward/backward")
@@ -61,9 +64,12 @@ def tokenize(loaded, texts: list[str]) -> torch.Tensor:
     tokens = loaded.tokenizer(texts)
     encode = getattr(loaded.tokenizer, "encode", None)
     for text in texts:
-        if encode is not None and len(encode(text)) > loaded.context_length - 2:
-            log.warning("text truncated to the %d-token context window of %s: %r", loaded.context_length,
-                        loaded.name, text)
+        n_tokens = len(encode(text)) if encode is not None else 0
+        if n_tokens > loaded.context_length - 2:
+            words = text.split()
+            start = " ".join(words[:8]) + (" ..." if len(words) > 8 else "")  # a 500-word caption is no log line
+            log.warning("text of %d tokens truncated to the %d-token context window of %s: %r", n_tokens,
+                        loaded.context_length, loaded.name, start)
     return tokens
 
 

@@ -7,11 +7,11 @@ import logging
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "decompose"
 HELP = "decompose the image embeddings of images into attention-head, MLP and per-patch terms (ViT CLIP)"
@@ -21,8 +21,9 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
-    parser.add_argument("--image", nargs="+", required=True, metavar="FILE", help="images to decompose")
-    parser.add_argument("--out", required=True, help="output .npz: attn, mlp, spatial, spatial_layers, "
+    _args.add_checked(parser, "--image", nargs="+", action="extend", required=True, metavar="FILE",
+                      help="images to decompose", check=_args.image_file)
+    _args.add_output(parser, "--out", required=True, help="output .npz: attn, mlp, spatial, spatial_layers, "
                         "embedding, image_paths")
     parser.add_argument("--spatial-layers", default="", help="comma-separated block indices (negative: from the "
                         "end) whose per-token terms to keep, e.g. 10,11")
@@ -42,14 +43,9 @@ def parse_layers(text: str) -> tuple[int, ...]:
 
 def load_images(paths: list[str], preprocess) -> torch.Tensor:
     """Open and preprocess images with the model's own transform -> [B, 3, H, W]."""
-    tensors = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                tensors.append(preprocess(image.convert("RGB")))
-        except (OSError, UnidentifiedImageError) as err:
-            raise InputError(path, "(image)", f"a readable image ({err.__class__.__name__})") from None
-    return torch.stack(tensors)
+    from clipxai.data.images import read_image
+
+    return torch.stack([preprocess(read_image(path, "--image").convert("RGB")) for path in paths])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import torch
 
 from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
+from clipxai.commands import _args
 
 NAME = "decompose-dataset"
 HELP = "decompose one shard of a labelled image set (ImageNet, ImageNet-seg, Waterbirds) into head terms"
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", required=True, help="output shard directory")
+    _args.add_output(parser, "--out", kind="dir", required=True, help="output shard directory")
 
 
 def run(args: argparse.Namespace) -> int:

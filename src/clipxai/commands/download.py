@@ -17,6 +17,7 @@ from clipxai.data.download import (EXTRACT_FLOOR_BYTES, EXTRACT_RATIO, MAX_ATTEM
                                    destination_lock, download, extract, recorded_checksum)
 from clipxai.errors import InputError
 from clipxai.io import write_json
+from clipxai.commands import _args
 
 NAME = "download"
 HELP = "download one catalogued data source (verified size/checksum, atomic, resumable), optionally extract it"
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", metavar="SOURCE", help=f"catalogue name: {', '.join(sources.names())}")
-    parser.add_argument("--dest", required=True, type=Path, help="where the downloaded file goes")
+    _args.add_output(parser, "--dest", required=True, type=Path, help="where the downloaded file goes")
     parser.add_argument("--url", help="override the catalogue URL: a mirror, a file:// URL or a local path "
                         "(required for licence-bound sources)")
     parser.add_argument("--sha256", help="override the expected sha256 (only if the mirror serves other bytes)")
@@ -34,15 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, help="override the expected size in bytes")
     parser.add_argument("--no-checksum", action="store_true", help="a mirror whose bytes differ from the "
                         "catalogue's and have no known checksum: download it unverified (config `checksum: none`)")
-    parser.add_argument("--lock", type=Path, help="checksum lock file (e.g. config/checksums.lock.yaml): sources "
+    _args.add_output(parser, "--lock", type=Path, help="checksum lock file (e.g. config/checksums.lock.yaml): sources "
                         "without a published checksum are pinned there at first download and checked after")
-    parser.add_argument("--extract-to", type=Path, metavar="DIR", help="unpack the archive into DIR")
+    _args.add_output(parser, "--extract-to", kind="dir", type=Path, metavar="DIR", help="unpack the archive into DIR")
     parser.add_argument("--member", action="append", metavar="PATTERN", dest="members",
                         help="extract only members matching PATTERN (name, folder or shell pattern; repeatable; "
                         "default: the catalogue's choice)")
     parser.add_argument("--remove-archive", action="store_true",
                         help="delete the downloaded archive once it is extracted")
-    parser.add_argument("--stamp", type=Path, help="write a JSON record of what was fetched here, last (a "
+    _args.add_output(parser, "--stamp", type=Path, help="write a JSON record of what was fetched here, last (a "
                         "Snakemake output for rules whose real output is a folder)")
     parser.add_argument("--retries", type=int, default=4, help="retries in a row without progress (default 4)")
     parser.add_argument("--backoff", type=_positive(float), default=2.0, metavar="SECONDS",

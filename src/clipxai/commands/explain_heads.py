@@ -13,6 +13,7 @@ import pandas as pd
 from clipxai.commands._args import add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_json
+from clipxai.commands import _args
 
 NAME = "explain-heads"
 HELP = "describe attention heads by texts (TextSpan / principal components) and score their reconstructions"
@@ -23,8 +24,9 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--decomposition", nargs="+", required=True, metavar="DIR_OR_NPZ",
-                        help="decomposition shard directories or .npz files (joined in the order given)")
+    _args.add_checked(parser, "--decomposition", nargs="+", action="extend", required=True, metavar="DIR_OR_NPZ",
+                      help="decomposition shard directories or .npz files (joined in the order given)",
+                      check=_args.npz_file_or_dir)
     parser.add_argument("--texts", required=True, help="text pool, one description per line")
     parser.add_argument("--text-embeddings", help=".npy [texts, D] embeddings of --texts (else computed with "
                         "--model)")
@@ -41,10 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", help=".npy [D, classes] zero-shot weights for the accuracy check")
     parser.add_argument("--classnames", help="'imagenet' (open_clip's names) or a file of class names, one per "
                         "line; with --model, builds the classifier from OpenAI's 80 templates")
-    parser.add_argument("--reference", nargs="+", metavar="DIR_OR_NPZ", help="decompositions whose means are "
-                        "used for mean-ablation (default: the explained images themselves, as the original)")
-    parser.add_argument("--out", required=True, help="heads CSV")
-    parser.add_argument("--accuracy-out", help="JSON with reconstruction accuracies (default: --out with .json)")
+    _args.add_checked(parser, "--reference", nargs="+", action="extend", metavar="DIR_OR_NPZ",
+                      help="decompositions whose means are used for mean-ablation (default: the explained images "
+                      "themselves, as the original)", check=_args.npz_file_or_dir)
+    _args.add_output(parser, "--out", required=True, help="heads CSV")
+    _args.add_output(parser, "--accuracy-out", help="JSON with reconstruction accuracies (default: --out with .json)")
 
 
 def _read_lines(path: str, what: str) -> list[str]:

@@ -27,6 +27,7 @@ from clipxai.data import sources
 from clipxai.data.download import DownloadError, download, record_checksum, recorded_checksum
 from clipxai.errors import InputError
 from clipxai.io import write_json
+from clipxai.commands import _args
 
 NAME = "fetch-weights"
 HELP = "download a model's pretrained weights into the open_clip / Hugging Face cache and write a stamp file"
@@ -47,9 +48,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                                if s.kind == "weights") + ")")
     weights.add_argument("--checkpoint", type=Path, help="a local state dict or open_clip model folder instead "
                          "(recorded with its size and sha256; config `checkpoint:`)")
-    parser.add_argument("--cache-dir", type=Path, help="weights cache (default: open_clip's: the Hugging Face hub "
-                        f"cache for hub-hosted tags, {OPEN_CLIP_URL_CACHE} for URL-addressed ones)")
-    parser.add_argument("--stamp", required=True, type=Path, help="JSON record of the fetched files, written last")
+    _args.add_output(parser, "--cache-dir", kind="dir", type=Path,
+                     help="weights cache (default: open_clip's: the Hugging Face hub "
+                     f"cache for hub-hosted tags, {OPEN_CLIP_URL_CACHE} for URL-addressed ones)")
+    _args.add_output(parser, "--stamp", required=True, type=Path, help="JSON record of the fetched files, written last")
     parser.add_argument("--url", help="take the checkpoint from this URL / local path instead (a mirror)")
     for prefix, what in (("", "the --url mirror's file"), ("tokenizer-", "the tokenizer mirror's file")):
         parser.add_argument(f"--{prefix}sha256", help=f"sha256 of {what} (a mirror serving other bytes)")
@@ -60,7 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tokenizer-url", help="CLIPpy: take the Sentence-T5 tokenizer.json from this URL / path")
     parser.add_argument("--text-tower-dir", type=Path, help="CLIPpy: where the text tower's tokenizer and config go "
                         "(default: text-tower/ beside the stamp)")
-    parser.add_argument("--lock", type=Path, help="checksum lock file for checkpoints without a published checksum")
+    _args.add_output(parser, "--lock", type=Path,
+                     help="checksum lock file for checkpoints without a published checksum")
     parser.add_argument("--check-load", action="store_true",
                         help="also build the open_clip model from the fetched file (strict state-dict load)")
     parser.add_argument("--retries", type=int, default=4, help="retries per failure (default 4)")

@@ -16,6 +16,7 @@ from PIL import Image  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
 from clipxai.viz.provenance import save_figure, write_sidecar  # noqa: E402
+from clipxai.commands import _args  # noqa: E402
 
 NAME = "figure-grounding"
 HELP = "qualitative grid: image, phrase, text->image relevance and ground-truth mask"
@@ -24,11 +25,12 @@ HELP = "qualitative grid: image, phrase, text->image relevance and ground-truth 
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--maps", nargs="+", required=True, help="maps .npz of the methods to show (one column each)")
-    parser.add_argument("--labels", nargs="+", required=True, help="a column title per maps file")
+    _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
+                      help="maps .npz of the methods to show (one column each)", check=_args.npz_file)
+    parser.add_argument("--labels", nargs="+", action="extend", required=True, help="a column title per maps file")
     parser.add_argument("--n", type=int, default=6, help="number of entries (rows)")
     parser.add_argument("--rule", default="figure_grounding")
-    parser.add_argument("--out", required=True, help="output .png (a .pdf and a .json caption go beside it)")
+    _args.add_output(parser, "--out", required=True, help="output .png (a .pdf and a .json caption go beside it)")
 
 
 def _load_t2i(path: str) -> dict[str, np.ndarray]:

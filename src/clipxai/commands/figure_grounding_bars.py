@@ -18,6 +18,7 @@ import pandas as pd  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
 from clipxai.viz.provenance import save_figure, write_sidecar  # noqa: E402
+from clipxai.commands import _args  # noqa: E402
 
 NAME = "figure-grounding-bars"
 HELP = "bar chart of the grounding table (macro IoU with bootstrap 95% CI), one panel per direction"
@@ -31,7 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--table", required=True, help="results/tables/grounding.csv")
     parser.add_argument("--metric", default="macro", choices=["macro", "fg"])
     parser.add_argument("--rule", default=RULE)
-    parser.add_argument("--out", required=True, help="output .png (a .pdf and a .json sidecar go beside it)")
+    _args.add_output(parser, "--out", required=True, help="output .png (a .pdf and a .json sidecar go beside it)")
 
 
 def run(args) -> int:

@@ -8,6 +8,7 @@ rollout, gradient rollout weighted by the last block's gradient (seed 001's prop
 from __future__ import annotations
 
 from clipxai.viz import saliency
+from clipxai.commands import _args
 
 NAME = "figure-methods"
 HELP = "saliency methods side by side on a few images (seed 001 method comparison)"
@@ -17,7 +18,8 @@ DEFAULT_METHODS = ["gradcam-vit", "rollout", "rollout-last-grad", "chefer2021"]
 
 def add_arguments(parser) -> None:
     saliency.add_model_arguments(parser)
-    parser.add_argument("--methods", nargs="+", default=DEFAULT_METHODS, help="registry names, one column each")
+    parser.add_argument("--methods", nargs="+", action=_args.ExtendDefault, default=DEFAULT_METHODS,
+                        help="registry names, one column each")
     parser.add_argument("--rule", default=RULE)
 
 

@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
+from clipxai.commands import _args  # noqa: E402
 
 NAME = "figure-neighbours"
 HELP = "figure: query images and their nearest neighbours in one head's (or its components') subspace"
@@ -29,7 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--decomposition", nargs="+", required=True, help="decomposition shards of the images")
+    _args.add_checked(parser, "--decomposition", nargs="+", action="extend", required=True,
+                      help="decomposition shards of the images", check=_args.npz_file_or_dir)
     parser.add_argument("--heads", required=True, help="TextSpan heads CSV of the same images (names the head)")
     parser.add_argument("--data", required=True)
     parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
@@ -44,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--title", default="", help="prefix of the figure title (e.g. data set / model)")
     parser.add_argument("--rule", default=RULE)
-    parser.add_argument("--out", required=True, help="output .png (.pdf and .json sidecar beside it)")
+    _args.add_output(parser, "--out", required=True, help="output .png (.pdf and .json sidecar beside it)")
 
 
 def choose_head(heads: pd.DataFrame, wanted: str) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "ground"
 HELP = "attribution maps for one shard of a grounding data set (text->image and image->text)"
@@ -37,7 +38,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", required=True, help="output .npz")
+    _args.add_output(parser, "--out", required=True, help="output .npz")
 
 
 def parse_method(text: str) -> tuple[str, dict]:

@@ -8,6 +8,7 @@ import logging
 
 from clipxai.data import shapes
 from clipxai.errors import InputError
+from clipxai.commands import _args
 
 NAME = "make-shapes"
 HELP = "generate the synthetic shapes world (seeded) in a real data set's on-disk format"
@@ -18,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="output folder (the data set root)")
+    _args.add_output(parser, "--out", kind="dir", required=True, help="output folder (the data set root)")
     parser.add_argument("--format", default="coco-png", choices=FORMATS,
                         help="coco-png: COCO panoptic + Panoptic Narrative Grounding (default); voc: PASCAL VOC "
                              "2012 segmentation; imagenet-seg: gtsegs_ijcv.mat; waterbirds: metadata.csv + images; "

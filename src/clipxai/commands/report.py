@@ -38,6 +38,7 @@ import yaml
 from clipxai.errors import InputError
 from clipxai.io import write_text
 from clipxai.viz.provenance import read_sidecar
+from clipxai.commands import _args
 
 NAME = "report"
 HELP = "render the HTML report folder from the run's tables, figures and provenance"
@@ -55,15 +56,19 @@ SECTION_TITLES = {"grounding": "Cross-modal grounding", "saliency": "Saliency (s
 def add_arguments(parser) -> None:
     parser.add_argument("--config-json", required=True, help="the config as run, as a JSON string")
     parser.add_argument("--reported", required=True, help="report/reported.yaml")
-    parser.add_argument("--tables", nargs="*", default=[], help="table CSVs (each with its .json sidecar)")
-    parser.add_argument("--figures", nargs="*", default=[], help="figure PNGs (each with .json sidecar, .pdf)")
-    parser.add_argument("--train-summaries", nargs="*", default=[], help="resources/models/<model>/train_summary.json")
-    parser.add_argument("--inputs", nargs="*", default=[], help="input data and model files to checksum")
-    parser.add_argument("--checksum-dirs", nargs="*", default=[],
+    parser.add_argument("--tables", nargs="*", action="extend", default=[],
+                        help="table CSVs (each with its .json sidecar)")
+    parser.add_argument("--figures", nargs="*", action="extend", default=[],
+                        help="figure PNGs (each with .json sidecar, .pdf)")
+    parser.add_argument("--train-summaries", nargs="*", action="extend", default=[],
+                        help="resources/models/<model>/train_summary.json")
+    parser.add_argument("--inputs", nargs="*", action="extend", default=[],
+                        help="input data and model files to checksum")
+    parser.add_argument("--checksum-dirs", nargs="*", action="extend", default=[],
                         help="data and model folders: every file in them is checksummed into inputs.sha256")
     parser.add_argument("--benchmarks-dir", default=None, help="the run's benchmarks/ folder (per-job .tsv)")
     parser.add_argument("--template-dir", default=str(TEMPLATES))
-    parser.add_argument("--out-dir", required=True, help="the report folder (results/report)")
+    _args.add_output(parser, "--out-dir", kind="dir", required=True, help="the report folder (results/report)")
 
 
 # --------------------------------------------------------------------------------------------- published numbers

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.metrics import bootstrap, grounding
+from clipxai.commands import _args
 
 NAME = "score-grounding"
 HELP = "score grounding maps (text->image and image->text IoU) in faithful and corrected mode"
@@ -50,8 +51,10 @@ _REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens", "image_siz
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--maps", nargs="+", required=True, help="maps .npz files of one method (all shards)")
-    parser.add_argument("--modes", nargs="+", choices=grounding.MODES, default=list(grounding.MODES))
+    _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
+                      help="maps .npz files of one method (all shards)", check=_args.npz_file)
+    parser.add_argument("--modes", nargs="+", action=_args.ExtendDefault, choices=grounding.MODES,
+                        default=list(grounding.MODES))
     parser.add_argument("--max-entries", type=int, default=0,
                         help="only the first N entries are in scope, as given to `ground` (0 = all)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -59,8 +62,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (per-entry tensors are small: more threads only add overhead)")
-    parser.add_argument("--out", required=True, help="per-entry CSV")
-    parser.add_argument("--summary", required=True, help="summary CSV")
+    _args.add_output(parser, "--out", required=True, help="per-entry CSV")
+    _args.add_output(parser, "--summary", required=True, help="summary CSV")
 
 
 # --------------------------------------------------------------------------------------------- the maps

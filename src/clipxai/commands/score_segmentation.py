@@ -17,6 +17,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv
+from clipxai.commands import _args
 
 NAME = "score-segmentation"
 HELP = "score ImageNet-segmentation maps (pixAcc, mIoU, mAP) of every method"
@@ -55,8 +56,9 @@ def read_maps(paths: list[str]) -> dict[str, dict[str, np.ndarray]]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="folder of gtsegs_ijcv.mat")
-    parser.add_argument("--maps", nargs="+", required=True, help="maps .npz of every method and shard")
-    parser.add_argument("--out", required=True, help="output CSV, one row per method and mode")
+    _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
+                      help="maps .npz of every method and shard", check=_args.npz_file)
+    _args.add_output(parser, "--out", required=True, help="output CSV, one row per method and mode")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from clipxai.commands._args import add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import save_npz
+from clipxai.commands import _args
 
 NAME = "segment-imagenet"
 HELP = "ImageNet-segmentation maps of one method (decomposition or a registry method) for one shard"
@@ -43,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output .npz")
+    _args.add_output(parser, "--out", required=True, help="output .npz")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ import pandas as pd
 from clipxai.commands.zeroshot import add_model_arguments, load_for_args
 from clipxai.errors import InputError
 from clipxai.io import save_npz, write_csv
+from clipxai.commands import _args
 
 NAME = "segment-voc"
 HELP = "dense patch-text segmentation (CLIPpy protocol) of a VOC-format split: per-class IoU and mIoU"
@@ -44,16 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "background; default); dataset = the data set's own label classes")
     parser.add_argument("--prompt", default=CLIPPY_PROMPT, help='"clippy" ("a photo of a/an {c}", default) or a '
                         'template with {} (e.g. "a {}")')
-    parser.add_argument("--alignments", nargs="+", default=list(ALIGNMENTS), choices=ALIGNMENTS)
+    parser.add_argument("--alignments", nargs="+", action=_args.ExtendDefault, default=list(ALIGNMENTS),
+                        choices=ALIGNMENTS)
     parser.add_argument("--max-images", type=int, default=0, help="only the first N images (0 = all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over images (default 0)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the mIoU's 95%% "
                         "interval (default 1000)")
     add_model_arguments(parser)
-    parser.add_argument("--out", required=True, help="per-class IoU CSV")
-    parser.add_argument("--summary", required=True, help="summary CSV (mIoU per alignment and absent mode)")
-    parser.add_argument("--confusion", default=None, help="confusion matrices .npz")
-    parser.add_argument("--figure", default=None, help="example figure .png (a .pdf and the .json sidecar are "
+    _args.add_output(parser, "--out", required=True, help="per-class IoU CSV")
+    _args.add_output(parser, "--summary", required=True, help="summary CSV (mIoU per alignment and absent mode)")
+    _args.add_output(parser, "--confusion", default=None, help="confusion matrices .npz")
+    _args.add_output(parser, "--figure", default=None, help="example figure .png (a .pdf and the .json sidecar are "
                         "written beside it)")
     parser.add_argument("--examples", type=int, default=4, help="images in the figure (default 4)")
     parser.add_argument("--rule", default="segment_voc", help="workflow rule named in the figure caption")

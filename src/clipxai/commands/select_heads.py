@@ -14,6 +14,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv
+from clipxai.commands import _args
 
 NAME = "select-heads"
 HELP = "select heads whose TextSpan texts contain given words (e.g. places, for Waterbirds)"
@@ -23,12 +24,13 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", required=True, help="TextSpan heads CSV (explain-heads)")
-    parser.add_argument("--words", nargs="+", required=True, help="words that mark a text as about place / "
+    parser.add_argument("--words", nargs="+", action="extend", required=True,
+                        help="words that mark a text as about place / "
                         "background (whole words, case-insensitive)")
     parser.add_argument("--min-texts", type=int, default=1, help="texts of a head that must match (default 1)")
     parser.add_argument("--max-heads", type=int, default=0, help="keep at most this many, by matching variance "
                         "share (0 = no limit)")
-    parser.add_argument("--out", required=True, help="output CSV, one row per head")
+    _args.add_output(parser, "--out", required=True, help="output CSV, one row per head")
 
 
 def read_heads(path: str) -> pd.DataFrame:

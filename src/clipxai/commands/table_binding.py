@@ -19,6 +19,7 @@ import pandas as pd
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.viz.provenance import write_sidecar
+from clipxai.commands import _args
 
 NAME = "table-binding"
 HELP = "shapes-world grounding split by whether the phrase's colour alone identifies its object"
@@ -29,15 +30,15 @@ COLUMNS = ["dataset", "model", "method", "subset", "n_entries", "fg_mean", "fg_l
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", nargs="+", required=True, metavar="DATASET=ROOT",
+    parser.add_argument("--data", nargs="+", action="extend", required=True, metavar="DATASET=ROOT",
                         help="each shapes data set's name and folder (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
-    parser.add_argument("--entries", nargs="+", required=True,
+    parser.add_argument("--entries", nargs="+", action="extend", required=True,
                         help="per-entry scores, results/<dataset>/<model>/scores/grounding/<method>.csv")
     parser.add_argument("--mode", default="faithful", help="protocol mode of the scores to use")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", required=True, help="results/tables/<name>.csv (a .json sidecar goes beside it)")
+    _args.add_output(parser, "--out", required=True, help="results/tables/<name>.csv (a .json sidecar goes beside it)")
     parser.add_argument("--rule", default=RULE)
 
 

@@ -19,6 +19,7 @@ import pandas as pd
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
 from clipxai.viz.provenance import write_sidecar
+from clipxai.commands import _args
 
 NAME = "table-grounding"
 HELP = "the grounding table (T2I/I2T x methods) from score-grounding summaries and per-entry scores"
@@ -45,13 +46,13 @@ EXCLUSION_MEANING = {
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--summaries", nargs="+", required=True,
+    parser.add_argument("--summaries", nargs="+", action="extend", required=True,
                         help="results/<dataset>/<model>/scores/grounding/<method>_summary.csv files")
-    parser.add_argument("--entries", nargs="*", default=[],
+    parser.add_argument("--entries", nargs="*", action="extend", default=[],
                         help="the matching per-entry CSVs (<method>.csv), for the exclusion counts")
-    parser.add_argument("--out-csv", required=True)
-    parser.add_argument("--out-md", required=True)
-    parser.add_argument("--out-exclusions", default=None,
+    _args.add_output(parser, "--out-csv", required=True)
+    _args.add_output(parser, "--out-md", required=True)
+    _args.add_output(parser, "--out-exclusions", default=None,
                         help="exclusions by reason (default: <out-csv stem>_exclusions.csv)")
     parser.add_argument("--rule", default=RULE)
 
@@ -94,7 +95,8 @@ def exclusion_counts(paths: list[Path]) -> pd.DataFrame:
             raise InputError(path, missing[0], "a column of the score-grounding per-entry CSV")
         dataset, model, method = _path_keys(path, ".csv")
         excluded = frame[frame["excluded_reason"].fillna("") != ""]
-        for (direction, mode, reason), count in excluded.groupby(["direction", "mode", "excluded_reason"]).size().items():
+        for (direction, mode, reason), count in excluded.groupby(["direction", "mode",
+             "excluded_reason"]).size().items():
             rows.append({"dataset": dataset, "model": model, "method": method, "direction": direction, "mode": mode,
                          "reason": reason, "count": int(count),
                          "meaning": EXCLUSION_MEANING.get(reason, "(see clipxai score-grounding)")})

@@ -20,6 +20,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.commands import _args
 
 NAME = "table-heads"
 HELP = "tables of head texts (TextSpan / principal components) and reconstruction accuracy"
@@ -34,12 +35,12 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--heads", nargs="+", required=True,
+    parser.add_argument("--heads", nargs="+", action="extend", required=True,
                         help="results/<dataset>/<model>/heads/<algorithm>.csv files (the .json beside each)")
-    parser.add_argument("--out-texts-csv", required=True)
-    parser.add_argument("--out-texts-md", required=True)
-    parser.add_argument("--out-accuracy-csv", required=True)
-    parser.add_argument("--out-accuracy-md", required=True)
+    _args.add_output(parser, "--out-texts-csv", required=True)
+    _args.add_output(parser, "--out-texts-md", required=True)
+    _args.add_output(parser, "--out-accuracy-csv", required=True)
+    _args.add_output(parser, "--out-accuracy-md", required=True)
     parser.add_argument("--rule", default=RULE)
 
 

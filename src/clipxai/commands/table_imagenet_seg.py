@@ -17,6 +17,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.commands import _args
 
 NAME = "table-imagenet-seg"
 HELP = "ImageNet-segmentation table (pixAcc, mIoU, mAP per method, faithful and corrected) from score-segmentation CSVs"
@@ -31,10 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--scores", nargs="+", required=True,
+    parser.add_argument("--scores", nargs="+", action="extend", required=True,
                         help="results/<dataset>/<model>/scores/imagenet_segmentation.csv files")
-    parser.add_argument("--out-csv", required=True)
-    parser.add_argument("--out-md", required=True)
+    _args.add_output(parser, "--out-csv", required=True)
+    _args.add_output(parser, "--out-md", required=True)
     parser.add_argument("--rule", default=RULE)
 
 

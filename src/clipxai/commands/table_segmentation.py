@@ -22,6 +22,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.commands import _args
 
 NAME = "table-segmentation"
 HELP = "VOC dense-segmentation tables (mIoU with 95% CI per model, per-class IoU), tied to the published numbers"
@@ -36,17 +37,18 @@ SECTION = "segmentation"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--summaries", nargs="+", required=True, help="segment-voc summary CSVs")
-    parser.add_argument("--per-class", nargs="+", required=True, help="segment-voc per-class CSVs")
+    parser.add_argument("--summaries", nargs="+", action="extend", required=True, help="segment-voc summary CSVs")
+    parser.add_argument("--per-class", nargs="+", action="extend", required=True, help="segment-voc per-class CSVs")
     parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
     parser.add_argument("--published-miou", action="append", default=[], metavar="DATASET:MODEL=ID",
                         help="the run that reproduces a published mIoU, and that number's id (repeatable)")
     parser.add_argument("--published-ji", action="append", default=[], metavar="DATASET:MODEL=ID",
                         help="a published JI for that run (shown, not reproduced)")
-    parser.add_argument("--out-csv", required=True, help="summary table")
-    parser.add_argument("--out-classes", nargs="*", default=[], metavar="DATASET=PATH",
+    _args.add_output(parser, "--out-csv", required=True, help="summary table")
+    _args.add_output(parser, "--out-classes", kind="pairs", nargs="*", action="extend", default=[],
+                     metavar="DATASET=PATH",
                         help="per-class table of each data set")
-    parser.add_argument("--out-md", required=True)
+    _args.add_output(parser, "--out-md", required=True)
     parser.add_argument("--rule", default="table_segmentation", help="rule named in the sidecars")
 
 

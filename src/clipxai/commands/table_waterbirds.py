@@ -15,6 +15,7 @@ import pandas as pd
 from clipxai.data._json import read_json
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.commands import _args
 
 NAME = "table-waterbirds"
 HELP = "Waterbirds per-group / worst-group accuracy before and after head ablation, with the finding"
@@ -25,10 +26,10 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", nargs="+", required=True,
+    parser.add_argument("--results", nargs="+", action="extend", required=True,
                         help="results/<dataset>/<model>/waterbirds/ablation.csv files (a .json beside each)")
-    parser.add_argument("--out-csv", required=True)
-    parser.add_argument("--out-md", required=True)
+    _args.add_output(parser, "--out-csv", required=True)
+    _args.add_output(parser, "--out-md", required=True)
     parser.add_argument("--rule", default=RULE)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from clipxai.commands.table_segmentation import markdown_table, parse_ids, read_csvs
 from clipxai.io import write_csv, write_text
+from clipxai.commands import _args
 
 NAME = "table-zeroshot"
 HELP = "zero-shot classification table (top-1/top-5 with 95% CI per data set and model), tied to published numbers"
@@ -27,12 +28,12 @@ COLUMNS = ["dataset", "model", "n_images", "n_classes", "n_templates", "template
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--results", nargs="+", required=True, help="zeroshot summary CSVs")
+    parser.add_argument("--results", nargs="+", action="extend", required=True, help="zeroshot summary CSVs")
     parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
     parser.add_argument("--published", action="append", default=[], metavar="DATASET:MODEL=ID",
                         help="a run whose top-1 reproduces a published number, and that number's id (repeatable)")
-    parser.add_argument("--out-csv", required=True)
-    parser.add_argument("--out-md", required=True)
+    _args.add_output(parser, "--out-csv", required=True)
+    _args.add_output(parser, "--out-md", required=True)
     parser.add_argument("--rule", default="table_zeroshot", help="rule named in the sidecar")
 
 

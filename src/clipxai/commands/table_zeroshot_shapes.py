@@ -15,6 +15,7 @@ import pandas as pd
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.viz.provenance import write_sidecar
+from clipxai.commands import _args
 
 NAME = "table-zeroshot-shapes"
 HELP = "zero-shot accuracy on the shapes world, every data set and model in one table"
@@ -23,8 +24,9 @@ NEEDED = ["subset", "n_images", "top1", "chance_top1"]
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", nargs="+", required=True, help="results/<dataset>/<model>/zeroshot.csv files")
-    parser.add_argument("--out", required=True, help="results/tables/<name>.csv (a .json sidecar goes beside it)")
+    parser.add_argument("--results", nargs="+", action="extend", required=True,
+                        help="results/<dataset>/<model>/zeroshot.csv files")
+    _args.add_output(parser, "--out", required=True, help="results/tables/<name>.csv (a .json sidecar goes beside it)")
     parser.add_argument("--rule", default=RULE)
 
 

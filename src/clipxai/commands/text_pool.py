@@ -10,6 +10,7 @@ import argparse
 import logging
 
 from clipxai.io import write_text
+from clipxai.commands import _args
 
 NAME = "text-pool"
 HELP = "write a generated text pool (the shapes world's descriptions), one per line"
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--world", choices=WORLDS, default="shapes", help="whose vocabulary the pool describes")
-    parser.add_argument("--out", required=True, help="output text file")
+    _args.add_output(parser, "--out", required=True, help="output text file")
 
 
 def run(args: argparse.Namespace) -> int:

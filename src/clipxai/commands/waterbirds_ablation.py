@@ -17,6 +17,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_json
+from clipxai.commands import _args
 
 NAME = "waterbirds-ablation"
 HELP = "Waterbirds per-group and worst-group zero-shot accuracy before/after mean-ablating selected heads"
@@ -27,15 +28,17 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="Waterbirds root (metadata.csv)")
     parser.add_argument("--split", default="test", help="evaluated split (default test)")
-    parser.add_argument("--decomposition", nargs="+", required=True, help="shards of the evaluated split")
-    parser.add_argument("--reference", nargs="+", required=True, help="shards of the split the means come from")
+    _args.add_checked(parser, "--decomposition", nargs="+", action="extend", required=True,
+                      help="shards of the evaluated split", check=_args.npz_file_or_dir)
+    _args.add_checked(parser, "--reference", nargs="+", action="extend", required=True,
+                      help="shards of the split the means come from", check=_args.npz_file_or_dir)
     parser.add_argument("--classifier", required=True, help="two-class zero-shot weights .npy")
     parser.add_argument("--selection", required=True, help="select-heads CSV")
     parser.add_argument("--layers", type=int, default=4, help="K: the explained last layers (the original's "
                         "setting mean-ablates every head before them)")
     parser.add_argument("--controls", type=int, default=20, help="random-head control draws (0 = none)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", required=True, help="output CSV, one row per condition (a .json finding beside)")
+    _args.add_output(parser, "--out", required=True, help="output CSV, one row per condition (a .json finding beside)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from clipxai.errors import InputError
 from clipxai.io import save_npz, write_csv
+from clipxai.commands import _args
 
 NAME = "zeroshot"
 HELP = "zero-shot top-1/top-5 accuracy of a model on an ImageNet-format validation folder"
@@ -32,11 +33,13 @@ log = logging.getLogger(__name__)
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The model, device and labelling arguments shared by ``zeroshot`` and ``segment-voc``."""
-    parser.add_argument("--model", required=True, help="open_clip name (e.g. ViT-B-16, clippy-B-16), model-config "
-                        "JSON or model folder")
+    _args.add_checked(parser, "--model", required=True,
+                      help="open_clip name (e.g. ViT-B-16, clippy-B-16), model-config JSON or model folder",
+                      check=_args.model_source)
     parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or catalogued checkpoint "
                         "(clippy_5k)")
-    parser.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)")
+    _args.add_checked(parser, "--checkpoint", default=None, help="local state dict (.pt/.safetensors)",
+                      check=_args.checkpoint_file)
     parser.add_argument("--weights-stamp", default=None, help="the fetch-weights stamp (weights.json): where a "
                         "catalogued checkpoint such as clippy_5k was put")
     parser.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu or cuda")
@@ -89,8 +92,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals "
                         "(default 1000)")
     add_model_arguments(parser)
-    parser.add_argument("--out", required=True, help="summary CSV (one row)")
-    parser.add_argument("--predictions", default=None, help="per-image .npz: image_path, label, top5, class_names")
+    _args.add_output(parser, "--out", required=True, help="summary CSV (one row)")
+    _args.add_output(parser, "--predictions", default=None, help="per-image .npz: image_path, label, top5, class_names")
 
 
 class _Images(torch.utils.data.Dataset):

@@ -17,6 +17,7 @@ import numpy as np
 from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import atomic_path, write_json
+from clipxai.commands import _args
 
 NAME = "zeroshot-classifier"
 HELP = "zero-shot classifier weights [D, classes] for the classes of an image set"
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--templates", choices=TEMPLATES, default="openai")
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--out", required=True, help="output .npy (a .json with the class names goes beside it)")
+    _args.add_output(parser, "--out", required=True, help="output .npy (a .json with the class names goes beside it)")
 
 
 def templates_of(name: str) -> list:

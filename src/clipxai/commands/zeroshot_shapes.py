@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "zeroshot-shapes"
 HELP = "zero-shot accuracy of a model on the single-object eval images of a shapes world"
@@ -30,7 +31,7 @@ def add_arguments(parser) -> None:
     add_model_arguments(parser)
     parser.add_argument("--held-out", default="", help='comma-separated "colour shape" combinations')
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--out", required=True)
+    _args.add_output(parser, "--out", required=True)
 
 
 def single_object_entries(dataset) -> list:

@@ -7,12 +7,14 @@ images through :func:`read_rgb` / :func:`image_size`, which turn an unreadable f
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from clipxai.errors import InputError
 
@@ -64,41 +66,47 @@ def write_bytes(path: str | Path, data: bytes) -> None:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def _reading(path: Path, what: str) -> Iterator[None]:
+    """Turn every way an image file can fail to open into one InputError naming it."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise InputError(path, what, "an existing image file") from None
+    except IsADirectoryError:
+        raise InputError(path, what, "an image file, not a directory") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+        # PIL refuses (or, with warnings turned into errors, warns about) images whose pixel count could exhaust
+        # memory: a hostile or broken file, never one of a data set's photos
+        raise InputError(path, what, f"an image of at most {Image.MAX_IMAGE_PIXELS} pixels, not a possible "
+                         f"decompression bomb ({err})") from None
+    except UnidentifiedImageError:
+        raise InputError(path, what, "a readable image file (JPEG, PNG, ...): its content is no image format "
+                         "PIL knows") from None
+    except (OSError, SyntaxError, ValueError) as err:  # truncated or corrupt data (PIL raises all three)
+        raise InputError(path, what, f"a readable image file: its data is corrupt or truncated ({err})") from None
+
+
 def read_rgb(path: str | Path, what: str = "image") -> np.ndarray:
     """The pixels of an image file as ``uint8 [H, W, 3]`` (any mode converted to RGB)."""
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise InputError(path, what, "an existing image file") from None
-    except OSError as err:
-        raise InputError(path, what, f"a readable image file ({err})") from None
+    with _reading(path, what), Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
 
 
 def read_image(path: str | Path, what: str = "image") -> Image.Image:
     """The image file as a loaded PIL image in its own mode (e.g. ``P`` for palette PNGs)."""
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except FileNotFoundError:
-        raise InputError(path, what, "an existing image file") from None
-    except OSError as err:
-        raise InputError(path, what, f"a readable image file ({err})") from None
+    with _reading(path, what), Image.open(path) as im:
+        im.load()
+        return im.copy()
 
 
 def image_size(path: str | Path, what: str = "image") -> tuple[int, int]:
     """``(width, height)`` of an image file, read from its header only."""
     path = Path(path)
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except FileNotFoundError:
-        raise InputError(path, what, "an existing image file") from None
-    except OSError as err:
-        raise InputError(path, what, f"a readable image file ({err})") from None
+    with _reading(path, what), Image.open(path) as im:
+        return im.size
 
 
 def _as_uint8_rgb(rgb: np.ndarray) -> np.ndarray:

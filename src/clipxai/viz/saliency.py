@@ -50,7 +50,9 @@ def add_model_arguments(parser) -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--label", default="", help="what the figure shows, for the caption (data set / model)")
-    parser.add_argument("--out", required=True, help="output .png (a .pdf and a .json sidecar go beside it)")
+    from clipxai.commands import _args
+
+    _args.add_output(parser, "--out", required=True, help="output .png (a .pdf and a .json sidecar go beside it)")
 
 
 def content_words(texts: list[str], limit: int) -> list[str]:
