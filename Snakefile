@@ -55,8 +55,8 @@ include: "rules/similarity.smk"
 
 
 rule all:
+    default_target: True
     input:
         report_dir(),
         segmentation_targets(),
         heads_targets(),
-    default_target: True

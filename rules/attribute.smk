@@ -7,6 +7,17 @@ rule ground:
         model=lambda wc: model_files(wc.model),
     output:
         maps_npz("{dataset}", "{model}", "{method}", "{shard}"),
+    log:
+        log_path("ground", "{dataset}", "{model}", "{method}", "{shard}"),
+    benchmark:
+        bench_path("ground", "{dataset}", "{model}", "{method}", "{shard}")
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpu_request,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
@@ -17,17 +28,6 @@ rule ground:
         seed=config["seed"],
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("ground", "{dataset}", "{model}", "{method}", "{shard}"),
-    benchmark:
-        bench_path("ground", "{dataset}", "{model}", "{method}", "{shard}")
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai ground --data {params.root} --split {params.split} {params.model} --method {params.method}"
         " --shard {wildcards.shard} --shards {params.shards} --max-entries {params.max_entries}"

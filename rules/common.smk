@@ -11,7 +11,6 @@ from snakemake.utils import validate
 from clipxai.config import check_references, method_specs, schema_error
 from clipxai.errors import InputError
 
-
 # The schema (snakemake.utils.validate, filling defaults), then the cross-references: the first problem stops the
 # run before any job with one line naming the key. Types are checked first (set_default=False): filling defaults
 # assumes every section the schema gives defaults to is a mapping.
@@ -68,8 +67,10 @@ def dataset_inputs(dataset, split=None):
     split = split or DATASETS[dataset].get("split", "val")
     files = [png_json(dataset, split)]
     if DATASETS[dataset]["kind"] == "png":
-        files += [f"{dataset_root(dataset)}/.coco_val2017_images.json",
-                  f"{dataset_root(dataset)}/.coco_panoptic_annotations.json"]
+        files += [
+            f"{dataset_root(dataset)}/.coco_val2017_images.json",
+            f"{dataset_root(dataset)}/.coco_panoptic_annotations.json",
+        ]
     return files
 
 
@@ -128,11 +129,15 @@ def weights_args(model):
     spec = MODELS[model]
     if spec.get("checkpoint"):
         if spec.get("pretrained"):
-            raise WorkflowError(f"invalid configuration: models.{model}: expected `pretrained` or `checkpoint`, not both")
+            raise WorkflowError(
+                f"invalid configuration: models.{model}: expected `pretrained` or `checkpoint`, not both"
+            )
         return f"--checkpoint {shlex.quote(spec['checkpoint'])}"
     if not spec.get("pretrained"):
-        raise WorkflowError(f"invalid configuration: models.{model}: expected `pretrained` (an open_clip tag or a "
-                            "catalogued checkpoint) or `checkpoint` (a local file or model folder)")
+        raise WorkflowError(
+            f"invalid configuration: models.{model}: expected `pretrained` (an open_clip tag or a "
+            "catalogued checkpoint) or `checkpoint` (a local file or model folder)"
+        )
     return f"--pretrained {shlex.quote(spec['pretrained'])} {source_url(spec['pretrained'])}".strip()
 
 
@@ -206,13 +211,18 @@ def bench_path(rule_name, *parts):
 
 
 def all_summaries():
-    return [grounding_summary(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"]
-            for meth in METHODS]
+    return [
+        grounding_summary(d, m, meth) for d in GROUNDING["datasets"] for m in GROUNDING["models"] for meth in METHODS
+    ]
 
 
 def all_zeroshot():
-    return [zeroshot_csv(d, m) for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"
-            for m in GROUNDING["models"]]
+    return [
+        zeroshot_csv(d, m)
+        for d in GROUNDING["datasets"]
+        if DATASETS[d]["kind"] == "shapes"
+        for m in GROUNDING["models"]
+    ]
 
 
 # ---- cluster resources ----

@@ -3,8 +3,10 @@
 FAITHFULNESS = config.get("faithfulness") or {"models": []}
 for _m in FAITHFULNESS.get("models", []):
     if _m not in GROUNDING["models"]:
-        raise WorkflowError(f"invalid configuration: faithfulness.models: {_m!r} is not one of grounding.models "
-                            "(the curves perturb the pairs whose grounding maps were made)")
+        raise WorkflowError(
+            f"invalid configuration: faithfulness.models: {_m!r} is not one of grounding.models "
+            "(the curves perturb the pairs whose grounding maps were made)"
+        )
 # the floor every method is compared with: the configured method whose registry name is `random`
 FAITHFULNESS_RANDOM = next((m for m, (name, _) in METHODS.items() if name == "random"), "random")
 
@@ -15,5 +17,9 @@ def faithfulness_entries(dataset, model, method):
 
 
 def all_faithfulness_entries():
-    return [faithfulness_entries(d, m, meth) for d in GROUNDING["datasets"] for m in FAITHFULNESS.get("models", [])
-            for meth in METHODS]
+    return [
+        faithfulness_entries(d, m, meth)
+        for d in GROUNDING["datasets"]
+        for m in FAITHFULNESS.get("models", [])
+        for meth in METHODS
+    ]

@@ -7,8 +7,14 @@ HEADS = config.get("heads")
 
 # Data set kind -> the on-disk format the `clipxai` verbs read (`--format`); shapes kinds are generated here or in
 # rules/segmentation.smk, the others are real data sets.
-HEADS_FORMAT = {"imagenet": "imagenet", "shapes-imagenet": "imagenet", "imagenet-seg": "imagenet-seg",
-                "shapes-imagenet-seg": "imagenet-seg", "waterbirds": "waterbirds", "shapes-waterbirds": "waterbirds"}
+HEADS_FORMAT = {
+    "imagenet": "imagenet",
+    "shapes-imagenet": "imagenet",
+    "imagenet-seg": "imagenet-seg",
+    "shapes-imagenet-seg": "imagenet-seg",
+    "waterbirds": "waterbirds",
+    "shapes-waterbirds": "waterbirds",
+}
 WATERBIRDS_ARCHIVE_ROOT = "waterbird_complete95_forest2water2"  # the folder the Stanford tarball unpacks to
 # The Waterbirds protocol: accuracy on the test split, ablation means from the validation split (corrected mode).
 WATERBIRDS_EVAL_SPLIT, WATERBIRDS_REFERENCE_SPLIT = "test", "val"
@@ -31,8 +37,9 @@ def _check_heads_config():
     for name, pool in HEADS["text_pools"].items():
         if ("source" in pool) == ("generate" in pool):
             _heads_config_error(f"text_pools.{name}", "exactly one of source (download) or generate")
-        if "source" in pool and (pool["source"] not in _text_sources.SOURCES
-                                 or _text_sources.SOURCES[pool["source"]].kind != "text"):
+        if "source" in pool and (
+            pool["source"] not in _text_sources.SOURCES or _text_sources.SOURCES[pool["source"]].kind != "text"
+        ):
             names = sorted(s.name for s in _text_sources.SOURCES.values() if s.kind == "text")
             _heads_config_error(f"text_pools.{name}.source", f"a text source ({', '.join(names)})")
     explain = HEADS["explain"]
@@ -45,14 +52,16 @@ def _check_heads_config():
     segmentation = HEADS.get("segmentation") or {"datasets": []}
     for name in segmentation["datasets"]:
         if name not in DATASETS or DATASETS[name]["kind"] not in ("imagenet-seg", "shapes-imagenet-seg"):
-            _heads_config_error("segmentation.datasets", f"data sets of kind imagenet-seg or shapes-imagenet-seg, "
-                                f"got {name!r}")
+            _heads_config_error(
+                "segmentation.datasets", f"data sets of kind imagenet-seg or shapes-imagenet-seg, " f"got {name!r}"
+            )
     waterbirds = HEADS.get("waterbirds")
     if waterbirds:
         for name in waterbirds["datasets"]:
             if name not in DATASETS or DATASETS[name]["kind"] not in ("waterbirds", "shapes-waterbirds"):
-                _heads_config_error("waterbirds.datasets", f"data sets of kind waterbirds or shapes-waterbirds, "
-                                    f"got {name!r}")
+                _heads_config_error(
+                    "waterbirds.datasets", f"data sets of kind waterbirds or shapes-waterbirds, " f"got {name!r}"
+                )
         if waterbirds["select_on"] not in explain["datasets"]:
             _heads_config_error("waterbirds.select_on", "one of heads.explain.datasets")
         if explain["algorithms"].get(waterbirds["select_with"], {}).get("algorithm") != "textspan":
@@ -69,8 +78,10 @@ def _check_heads_config():
             needed = ["image_size", "n_val"] + (["n_test"] if spec["kind"] == "shapes-waterbirds" else [])
             for key in needed:
                 if key not in spec:
-                    raise _HeadsConfigError(f"invalid configuration: datasets.{name}.{key}: expected a number for "
-                                            f"a {spec['kind']} data set")
+                    raise _HeadsConfigError(
+                        f"invalid configuration: datasets.{name}.{key}: expected a number for "
+                        f"a {spec['kind']} data set"
+                    )
 
 
 def neighbours_algorithm():
@@ -78,8 +89,9 @@ def neighbours_algorithm():
     chosen = (HEADS.get("neighbours") or {}).get("algorithm")
     if chosen:
         return chosen
-    return next((label for label, spec in HEADS["explain"]["algorithms"].items()
-                 if spec["algorithm"] == "textspan"), None)
+    return next(
+        (label for label, spec in HEADS["explain"]["algorithms"].items() if spec["algorithm"] == "textspan"), None
+    )
 
 
 if HEADS:
@@ -103,12 +115,14 @@ def heads_data_root(dataset):
 def heads_data_inputs(dataset):
     """Files a job reading the data set depends on (the user's ImageNet has none: the job checks it)."""
     kind, root = DATASETS[dataset]["kind"], dataset_root(dataset)
-    return {"imagenet": [],
-            "shapes-imagenet": [f"{root}/classnames.txt"],
-            "imagenet-seg": [f"{root}/gtsegs_ijcv.mat"],
-            "shapes-imagenet-seg": [f"{root}/gtsegs_ijcv.mat", f"{root}/gtsegs_ijcv_labels.json"],
-            "waterbirds": [f"{root}/.waterbirds.json"],
-            "shapes-waterbirds": [f"{root}/metadata.csv"]}[kind]
+    return {
+        "imagenet": [],
+        "shapes-imagenet": [f"{root}/classnames.txt"],
+        "imagenet-seg": [f"{root}/gtsegs_ijcv.mat"],
+        "shapes-imagenet-seg": [f"{root}/gtsegs_ijcv.mat", f"{root}/gtsegs_ijcv_labels.json"],
+        "waterbirds": [f"{root}/.waterbirds.json"],
+        "shapes-waterbirds": [f"{root}/metadata.csv"],
+    }[kind]
 
 
 def heads_data_args(dataset):
@@ -200,8 +214,9 @@ def heads_explained():
     """(data set, model, algorithm label) of every head explanation."""
     if not HEADS:
         return []
-    return [(d, m, a) for d in HEADS["explain"]["datasets"] for m in HEADS["models"]
-            for a in HEADS["explain"]["algorithms"]]
+    return [
+        (d, m, a) for d in HEADS["explain"]["datasets"] for m in HEADS["models"] for a in HEADS["explain"]["algorithms"]
+    ]
 
 
 def segmentation_pairs_heads():
@@ -229,9 +244,11 @@ def markdown_of(path):
 def heads_targets():
     """Everything rules/heads.smk makes for the `all` target: the tables (CSV, Markdown, sidecar) and the figures."""
     targets = []
-    names = (["heads_texts", "heads_accuracy"] if heads_explained() else []) \
-        + (["imagenet_segmentation"] if segmentation_pairs_heads() else []) \
+    names = (
+        (["heads_texts", "heads_accuracy"] if heads_explained() else [])
+        + (["imagenet_segmentation"] if segmentation_pairs_heads() else [])
         + (["waterbirds_heads"] if waterbirds_pairs() else [])
+    )
     for name in names:
         targets += [table_path(name), sidecar(table_path(name)), markdown_of(table_path(name))]
     for d, m in neighbours_pairs():

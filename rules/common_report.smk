@@ -10,8 +10,12 @@ for _name in SALIENCY_MODELS:
 
 def all_entry_scores(datasets=None):
     """Per-entry grounding scores of every (data set, model, method); only ``datasets`` if given."""
-    return [grounding_scores(d, m, meth) for d in (GROUNDING["datasets"] if datasets is None else datasets)
-            for m in GROUNDING["models"] for meth in METHODS]
+    return [
+        grounding_scores(d, m, meth)
+        for d in (GROUNDING["datasets"] if datasets is None else datasets)
+        for m in GROUNDING["models"]
+        for meth in METHODS
+    ]
 
 
 def binding_datasets():
@@ -31,9 +35,16 @@ def data_split(dataset):
 # Seed 001's saliency figures: a few images of a grounding data set explained by one model (report.saliency_models).
 def saliency_rule_outputs(kind):
     name = f"saliency_{kind}_{{dataset}}_{{model}}"
-    return {"png": report(figure_path(name), caption="../report/snakemake/figure.rst", category="Figures",
-                          subcategory="{dataset} / {model}"),
-            "pdf": figure_path(name).replace(".png", ".pdf"), "meta": sidecar(figure_path(name))}
+    return {
+        "png": report(
+            figure_path(name),
+            caption="../report/snakemake/figure.rst",
+            category="Figures",
+            subcategory="{dataset} / {model}",
+        ),
+        "pdf": figure_path(name).replace(".png", ".pdf"),
+        "meta": sidecar(figure_path(name)),
+    }
 
 
 SALIENCY_PARAMS = dict(
@@ -62,5 +73,6 @@ def report_checksummed_inputs(wc=None):
 def report_checksummed_folders():
     """Data set and toy-model folders: every file in them is checksummed (open_clip weights: their stamp above)."""
     folders = [dataset_root(d) for d in GROUNDING["datasets"]]
-    return folders + [model_dir(m) for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS)
-                      if MODELS[m]["kind"] == "toy"]
+    return folders + [
+        model_dir(m) for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS) if MODELS[m]["kind"] == "toy"
+    ]

@@ -9,15 +9,19 @@ for _section, _kinds in (("segmentation", ("voc", "shapes-voc")), ("zeroshot", (
     _spec = SEGMENTATION if _section == "segmentation" else ZEROSHOT
     for _d in _spec["datasets"]:
         if _d not in DATASETS or DATASETS[_d]["kind"] not in _kinds:
-            raise WorkflowError(f"invalid configuration: {_section}.datasets: {_d!r} is not a data set of kind "
-                                f"{' or '.join(_kinds)}")
+            raise WorkflowError(
+                f"invalid configuration: {_section}.datasets: {_d!r} is not a data set of kind "
+                f"{' or '.join(_kinds)}"
+            )
     for _m in _spec["models"]:
         if _m not in MODELS:
             raise WorkflowError(f"invalid configuration: {_section}.models: {_m!r} is not a model under models")
 for _d, _spec in DATASETS.items():
     if _spec["kind"] == "imagenet" and not _spec.get("path"):
-        raise WorkflowError(f"invalid configuration: datasets.{_d}.path: the folder of your own ImageNet validation "
-                            "set (licence-bound: it is checked, never downloaded)")
+        raise WorkflowError(
+            f"invalid configuration: datasets.{_d}.path: the folder of your own ImageNet validation "
+            "set (licence-bound: it is checked, never downloaded)"
+        )
 
 
 # ---- paths (declared once) ----
@@ -109,8 +113,10 @@ def zeroshot_data_args(dataset):
     if spec["kind"] == "imagenet":
         devkit = f" --devkit {shlex.quote(spec['devkit'])}" if spec.get("devkit") else ""
         return f"--classnames imagenet --templates openai --verify{devkit}"
-    return (f"--classnames dataset --templates given --template 'a {{}}' --verify --expect-images {spec['n_val']}"
-            f" --expect-classes {min(spec['n_val'], 30)} --no-require-wnids")
+    return (
+        f"--classnames dataset --templates given --template 'a {{}}' --verify --expect-images {spec['n_val']}"
+        f" --expect-classes {min(spec['n_val'], 30)} --no-require-wnids"
+    )
 
 
 def segmentation_pairs():

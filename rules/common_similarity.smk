@@ -5,12 +5,16 @@ for _m in SIMILARITY.get("models", []):
     if _m not in MODELS:
         raise WorkflowError(f"invalid configuration: similarity.models: {_m!r} is not a model under models")
 if SIMILARITY.get("models") and SIMILARITY.get("method", "rollout-last-grad") not in METHODS:
-    raise WorkflowError(f"invalid configuration: similarity.method: {SIMILARITY.get('method')!r} is not a label "
-                        "under grounding.methods")
+    raise WorkflowError(
+        f"invalid configuration: similarity.method: {SIMILARITY.get('method')!r} is not a label "
+        "under grounding.methods"
+    )
 for _s, _spec in (SIMILARITY.get("studies") or {}).items():
     if _spec["kind"] == "shapes" and DATASETS.get(_spec.get("dataset"), {}).get("kind") != "shapes-imagenet":
-        raise WorkflowError(f"invalid configuration: similarity.studies.{_s}.dataset: a data set of kind "
-                            "shapes-imagenet (single-object images)")
+        raise WorkflowError(
+            f"invalid configuration: similarity.studies.{_s}.dataset: a data set of kind "
+            "shapes-imagenet (single-object images)"
+        )
 
 
 # ---- paths (declared once) ----

@@ -14,6 +14,17 @@ rule faithfulness:
         maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
     output:
         faithfulness_entries("{dataset}", "{model}", "{method}"),
+    log:
+        log_path("faithfulness", "{dataset}", "{model}", "{method}"),
+    benchmark:
+        bench_path("faithfulness", "{dataset}", "{model}", "{method}")
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=gpu_request,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: data_split(wc.dataset),
@@ -23,17 +34,6 @@ rule faithfulness:
         max_entries=FAITHFULNESS.get("max_entries", 0),
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("faithfulness", "{dataset}", "{model}", "{method}"),
-    benchmark:
-        bench_path("faithfulness", "{dataset}", "{model}", "{method}")
-    threads: config["threads"]
-    resources:
-        mem_mb=4000,
-        runtime=60,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai faithfulness --data {params.root} --split {params.split} {params.model} --maps {input.maps}"
         " --steps {params.steps} --baseline {params.baseline} --max-entries {params.max_entries}"
@@ -46,16 +46,16 @@ rule table_faithfulness:
     output:
         csv=report(table_path("faithfulness"), caption="../report/snakemake/figure.rst", category="Tables"),
         meta=sidecar(table_path("faithfulness")),
-    params:
-        random=FAITHFULNESS_RANDOM,
-        seed=config["seed"],
-        bootstrap=GROUNDING["bootstrap"],
     log:
         log_path("table_faithfulness", "faithfulness"),
     benchmark:
         bench_path("table_faithfulness", "faithfulness")
     conda:
         "../envs/torch.yaml"
+    params:
+        random=FAITHFULNESS_RANDOM,
+        seed=config["seed"],
+        bootstrap=GROUNDING["bootstrap"],
     shell:
         "python -m clipxai table-faithfulness --entries {input} --random {params.random} --seed {params.seed}"
         " --bootstrap {params.bootstrap} --out {output.csv} 2> {log}"

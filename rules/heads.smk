@@ -7,6 +7,7 @@
 # segmentation.smk makes or checks them), imagenet-seg / shapes-imagenet-seg, waterbirds / shapes-waterbirds
 # (downloaded or generated below). Text pools are downloaded (the papers' pools) or generated (the shapes world's).
 
+
 # ---- data: the shapes world in the two formats, the real sets downloaded (head node: compute nodes may have no
 # internet), text pools ----
 localrules:
@@ -21,49 +22,49 @@ localrules:
 
 
 rule make_shapes_imagenet_seg:
-    wildcard_constraints:
-        dataset=names_of(("shapes-imagenet-seg",)),
     output:
         mat=f"{dataset_root('{dataset}')}/gtsegs_ijcv.mat",
         labels=f"{dataset_root('{dataset}')}/gtsegs_ijcv_labels.json",
-    params:
-        root=lambda wc: dataset_root(wc.dataset),
-        spec=lambda wc: DATASETS[wc.dataset],
-        seed=config["seed"],
     log:
         log_path("make_shapes_imagenet_seg", "{dataset}"),
     benchmark:
         bench_path("make_shapes_imagenet_seg", "{dataset}")
+    wildcard_constraints:
+        dataset=names_of(("shapes-imagenet-seg",)),
+    conda:
+        "../envs/torch.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        spec=lambda wc: DATASETS[wc.dataset],
+        seed=config["seed"],
     shell:
         "python -m clipxai make-shapes --out {params.root} --format imagenet-seg --seed {params.seed}"
         " --n-val {params.spec[n_val]} --image-size {params.spec[image_size]} 2> {log}"
 
 
 rule make_shapes_waterbirds:
-    wildcard_constraints:
-        dataset=names_of(("shapes-waterbirds",)),
     output:
         f"{dataset_root('{dataset}')}/metadata.csv",
+    log:
+        log_path("make_shapes_waterbirds", "{dataset}"),
+    benchmark:
+        bench_path("make_shapes_waterbirds", "{dataset}")
+    wildcard_constraints:
+        dataset=names_of(("shapes-waterbirds",)),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         spec=lambda wc: DATASETS[wc.dataset],
         # no train split is needed: the model is used zero-shot
         n_train=lambda wc: DATASETS[wc.dataset].get("n_train", 0),
         seed=config["seed"],
-    log:
-        log_path("make_shapes_waterbirds", "{dataset}"),
-    benchmark:
-        bench_path("make_shapes_waterbirds", "{dataset}")
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai make-shapes --out {params.root} --format waterbirds --seed {params.seed}"
         " --n-train {params.n_train} --n-val {params.spec[n_val]} --n-test {params.spec[n_test]}"
@@ -71,90 +72,101 @@ rule make_shapes_waterbirds:
 
 
 rule download_imagenet_seg:
-    wildcard_constraints:
-        dataset=names_of(("imagenet-seg",)),
     output:
         f"{dataset_root('{dataset}')}/gtsegs_ijcv.mat",
-    params:
-        url=lambda wc: source_url("imagenet_seg_gtsegs"),
-        lock=CHECKSUM_LOCK,
     log:
         log_path("download", "{dataset}", "imagenet_seg_gtsegs"),
     benchmark:
         bench_path("download", "{dataset}", "imagenet_seg_gtsegs")
+    wildcard_constraints:
+        dataset=names_of(("imagenet-seg",)),
     conda:
         "../envs/data.yaml"
+    params:
+        url=lambda wc: source_url("imagenet_seg_gtsegs"),
+        lock=CHECKSUM_LOCK,
     shell:
         "python -m clipxai download imagenet_seg_gtsegs {params.url} --dest {output} --lock {params.lock} 2> {log}"
 
 
 rule download_waterbirds:
-    wildcard_constraints:
-        dataset=names_of(("waterbirds",)),
     output:
         stamp=f"{dataset_root('{dataset}')}/.waterbirds.json",
+    log:
+        log_path("download", "{dataset}", "waterbirds"),
+    benchmark:
+        bench_path("download", "{dataset}", "waterbirds")
+    wildcard_constraints:
+        dataset=names_of(("waterbirds",)),
+    conda:
+        "../envs/data.yaml"
     params:
         root=lambda wc: dataset_root(wc.dataset),
         url=lambda wc: source_url("waterbirds"),
         lock=CHECKSUM_LOCK,
         archive=WATERBIRDS_ARCHIVE_ROOT,
-    log:
-        log_path("download", "{dataset}", "waterbirds"),
-    benchmark:
-        bench_path("download", "{dataset}", "waterbirds")
-    conda:
-        "../envs/data.yaml"
     shell:
         "python -m clipxai download waterbirds {params.url} --dest resources/downloads/{params.archive}.tar.gz"
         " --extract-to {params.root} --remove-archive --lock {params.lock} --stamp {output.stamp} 2> {log}"
 
 
 rule download_text_pool:
-    wildcard_constraints:
-        pool=pools_by("source"),
     output:
         text_pool_path("{pool}"),
-    params:
-        source=lambda wc: HEADS["text_pools"][wc.pool]["source"],
-        url=lambda wc: source_url(HEADS["text_pools"][wc.pool]["source"]),
-        lock=CHECKSUM_LOCK,
     log:
         log_path("download", "text", "{pool}"),
     benchmark:
         bench_path("download", "text", "{pool}")
+    wildcard_constraints:
+        pool=pools_by("source"),
     conda:
         "../envs/data.yaml"
+    params:
+        source=lambda wc: HEADS["text_pools"][wc.pool]["source"],
+        url=lambda wc: source_url(HEADS["text_pools"][wc.pool]["source"]),
+        lock=CHECKSUM_LOCK,
     shell:
         "python -m clipxai download {params.source} {params.url} --dest {output} --lock {params.lock} 2> {log}"
 
 
 rule generate_text_pool:
-    wildcard_constraints:
-        pool=pools_by("generate"),
     output:
         text_pool_path("{pool}"),
-    params:
-        world=lambda wc: HEADS["text_pools"][wc.pool]["generate"],
     log:
         log_path("generate_text_pool", "{pool}"),
     benchmark:
         bench_path("generate_text_pool", "{pool}")
+    wildcard_constraints:
+        pool=pools_by("generate"),
     conda:
         "../envs/data.yaml"
+    params:
+        world=lambda wc: HEADS["text_pools"][wc.pool]["generate"],
     shell:
         "python -m clipxai text-pool --world {params.world} --out {output} 2> {log}"
 
 
 # ---- the decomposition: one GPU job per (data set, model, split, shard) ----
 rule decompose_dataset:
-    wildcard_constraints:
-        dataset=names_of(tuple(HEADS_FORMAT)),
-        split="train|val|test",
     input:
         data=lambda wc: heads_data_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
     output:
         decomposition_done("{dataset}", "{model}", "{split}", "{shard}"),
+    log:
+        log_path("decompose_dataset", "{dataset}", "{model}", "{split}", "{shard}"),
+    benchmark:
+        bench_path("decompose_dataset", "{dataset}", "{model}", "{split}", "{shard}")
+    wildcard_constraints:
+        dataset=names_of(tuple(HEADS_FORMAT)),
+        split="train|val|test",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=16000,
+        runtime=120,
+        gpu=gpu_request,
     params:
         data=lambda wc: heads_data_args(wc.dataset),
         out=lambda wc: decomposition_dir(wc.dataset, wc.model, wc.split, wc.shard),
@@ -164,17 +176,6 @@ rule decompose_dataset:
         spatial=",".join(str(layer) for layer in heads_section("spatial_layers") or []) if HEADS else "",
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("decompose_dataset", "{dataset}", "{model}", "{split}", "{shard}"),
-    benchmark:
-        bench_path("decompose_dataset", "{dataset}", "{model}", "{split}", "{shard}")
-    threads: config["threads"]
-    resources:
-        mem_mb=16000,
-        runtime=120,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai decompose-dataset {params.data} --split {wildcards.split} {params.model}"
         " --shard {wildcards.shard} --shards {params.shards} --max-images {params.max_images}"
@@ -183,30 +184,30 @@ rule decompose_dataset:
 
 
 rule zeroshot_classifier:
-    wildcard_constraints:
-        dataset=names_of(tuple(HEADS_FORMAT)),
     input:
         data=lambda wc: heads_data_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
     output:
         weights=classifier_npy("{dataset}", "{model}"),
         classes=classifier_npy("{dataset}", "{model}").replace(".npy", ".json"),
-    params:
-        data=lambda wc: heads_data_args(wc.dataset),
-        model=lambda wc: model_args(wc.model),
-        templates=heads_section("templates") or "openai",
-        device=config["device"],
     log:
         log_path("zeroshot_classifier", "{dataset}", "{model}"),
     benchmark:
         bench_path("zeroshot_classifier", "{dataset}", "{model}")
+    wildcard_constraints:
+        dataset=names_of(tuple(HEADS_FORMAT)),
+    conda:
+        "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=8000,
         runtime=30,
         gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        data=lambda wc: heads_data_args(wc.dataset),
+        model=lambda wc: model_args(wc.model),
+        templates=heads_section("templates") or "openai",
+        device=config["device"],
     shell:
         "python -m clipxai zeroshot-classifier {params.data} {params.model} --templates {params.templates}"
         " --device {params.device} --out {output.weights} 2> {log}"
@@ -222,6 +223,17 @@ rule explain_heads:
     output:
         csv=heads_csv("{dataset}", "{model}", "{algorithm}"),
         summary=heads_csv("{dataset}", "{model}", "{algorithm}").replace(".csv", ".json"),
+    log:
+        log_path("explain_heads", "{dataset}", "{model}", "{algorithm}"),
+    benchmark:
+        bench_path("explain_heads", "{dataset}", "{model}", "{algorithm}")
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        # the verb holds every explained image's head terms in memory: ViT-H on ImageNet val needs ~110 GB
+        mem_mb=lambda wc: HEADS["explain"]["mem_mb"],
+        runtime=240,
     params:
         shards=lambda wc, input: shard_dirs(input.shards),
         model=lambda wc: model_args(wc.model),
@@ -229,19 +241,10 @@ rule explain_heads:
         layers=lambda wc: HEADS["explain"]["layers"],
         m=lambda wc: HEADS["explain"]["algorithms"][wc.algorithm].get("m", HEADS["explain"]["m"]),
         options=lambda wc: " ".join(
-            f"--{key} {HEADS['explain']['algorithms'][wc.algorithm][key]}" for key in ("rank", "mode")
-            if key in HEADS["explain"]["algorithms"][wc.algorithm]),
-    log:
-        log_path("explain_heads", "{dataset}", "{model}", "{algorithm}"),
-    benchmark:
-        bench_path("explain_heads", "{dataset}", "{model}", "{algorithm}")
-    threads: config["threads"]
-    resources:
-        # the verb holds every explained image's head terms in memory: ViT-H on ImageNet val needs ~110 GB
-        mem_mb=lambda wc: HEADS["explain"]["mem_mb"],
-        runtime=240,
-    conda:
-        "../envs/torch.yaml"
+            f"--{key} {HEADS['explain']['algorithms'][wc.algorithm][key]}"
+            for key in ("rank", "mode")
+            if key in HEADS["explain"]["algorithms"][wc.algorithm]
+        ),
     shell:
         "python -m clipxai explain-heads --decomposition {params.shards} --texts {input.pool} {params.model} --device cpu"
         " --algorithm {params.algorithm} --layers {params.layers} --m {params.m} {params.options}"
@@ -250,14 +253,25 @@ rule explain_heads:
 
 # ---- ImageNet segmentation: maps per (method, shard) on the GPU, scored per (data set, model) ----
 rule segment_imagenet:
-    wildcard_constraints:
-        dataset=names_of(("imagenet-seg", "shapes-imagenet-seg")),
     input:
         data=lambda wc: heads_data_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
         classifier=lambda wc: classifier_npy(wc.dataset, wc.model),
     output:
         segmentation_maps("{dataset}", "{model}", "{method}", "{shard}"),
+    log:
+        log_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}"),
+    benchmark:
+        bench_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}")
+    wildcard_constraints:
+        dataset=names_of(("imagenet-seg", "shapes-imagenet-seg")),
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=gpu_request,
     params:
         root=lambda wc: shlex.quote(heads_data_root(wc.dataset)),
         model=lambda wc: model_args(wc.model),
@@ -267,17 +281,6 @@ rule segment_imagenet:
         seed=config["seed"],
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}"),
-    benchmark:
-        bench_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}")
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=60,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai segment-imagenet --data {params.root} {params.model} --classifier {input.classifier}"
         " --method {params.method} --label {wildcards.method} --shard {wildcards.shard} --shards {params.shards}"
@@ -288,22 +291,25 @@ rule segment_imagenet:
 rule score_segmentation:
     input:
         data=lambda wc: heads_data_inputs(wc.dataset),
-        maps=lambda wc: [segmentation_maps(wc.dataset, wc.model, method, s) for method in segmentation_methods()
-                         for s in shards(wc.dataset)],
+        maps=lambda wc: [
+            segmentation_maps(wc.dataset, wc.model, method, s)
+            for method in segmentation_methods()
+            for s in shards(wc.dataset)
+        ],
     output:
         segmentation_scores("{dataset}", "{model}"),
-    params:
-        root=lambda wc: shlex.quote(heads_data_root(wc.dataset)),
     log:
         log_path("score_segmentation", "{dataset}", "{model}"),
     benchmark:
         bench_path("score_segmentation", "{dataset}", "{model}")
-    resources:
-        mem_mb=4000,
-        runtime=60,
     conda:
         # reads gtsegs_ijcv.mat (h5py), upsamples with torch, AP from scikit-learn: the torch env has them
         "../envs/torch.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        root=lambda wc: shlex.quote(heads_data_root(wc.dataset)),
     shell:
         "python -m clipxai score-segmentation --data {params.root} --maps {input.maps} --out {output} 2> {log}"
 
@@ -314,19 +320,19 @@ rule select_heads:
         lambda wc: heads_csv(HEADS["waterbirds"]["select_on"], wc.model, HEADS["waterbirds"]["select_with"]),
     output:
         waterbirds_result("{dataset}", "{model}", "selection.csv"),
-    params:
-        words=lambda wc: " ".join(shlex.quote(w) for w in HEADS["waterbirds"]["words"]),
-        min_texts=lambda wc: HEADS["waterbirds"]["min_texts"],
-        max_heads=lambda wc: HEADS["waterbirds"]["max_heads"],
     log:
         log_path("select_heads", "{dataset}", "{model}"),
     benchmark:
         bench_path("select_heads", "{dataset}", "{model}")
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/report.yaml"
+    params:
+        words=lambda wc: " ".join(shlex.quote(w) for w in HEADS["waterbirds"]["words"]),
+        min_texts=lambda wc: HEADS["waterbirds"]["min_texts"],
+        max_heads=lambda wc: HEADS["waterbirds"]["max_heads"],
     shell:
         "python -m clipxai select-heads --heads {input} --words {params.words} --min-texts {params.min_texts}"
         " --max-heads {params.max_heads} --out {output} 2> {log}"
@@ -342,6 +348,15 @@ rule waterbirds_ablation:
     output:
         csv=waterbirds_result("{dataset}", "{model}", "ablation.csv"),
         finding=waterbirds_result("{dataset}", "{model}", "ablation.json"),
+    log:
+        log_path("waterbirds_ablation", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("waterbirds_ablation", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=30,
     params:
         root=lambda wc: shlex.quote(heads_data_root(wc.dataset)),
         test=lambda wc, input: shard_dirs(input.test),
@@ -350,15 +365,6 @@ rule waterbirds_ablation:
         layers=lambda wc: HEADS["explain"]["layers"],
         seed=config["seed"],
         split=WATERBIRDS_EVAL_SPLIT,
-    log:
-        log_path("waterbirds_ablation", "{dataset}", "{model}"),
-    benchmark:
-        bench_path("waterbirds_ablation", "{dataset}", "{model}")
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai waterbirds-ablation --data {params.root} --split {params.split}"
         " --decomposition {params.test} --reference {params.reference} --classifier {input.classifier}"
@@ -434,18 +440,18 @@ rule figure_neighbours:
         png=neighbours_figure("{dataset}", "{model}"),
         pdf=neighbours_figure("{dataset}", "{model}").replace(".png", ".pdf"),
         meta=sidecar(neighbours_figure("{dataset}", "{model}")),
-    params:
-        data=lambda wc: heads_data_args(wc.dataset),
-        split=lambda wc: explain_split(wc.dataset),
-        shards=lambda wc, input: shard_dirs(input.shards),
-        spec=lambda wc: HEADS["neighbours"],
-        seed=config["seed"],
     log:
         log_path("figure_neighbours", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_neighbours", "{dataset}", "{model}")
     conda:
         "../envs/report.yaml"
+    params:
+        data=lambda wc: heads_data_args(wc.dataset),
+        split=lambda wc: explain_split(wc.dataset),
+        shards=lambda wc, input: shard_dirs(input.shards),
+        spec=lambda wc: HEADS["neighbours"],
+        seed=config["seed"],
     shell:
         "python -m clipxai figure-neighbours --decomposition {params.shards} --heads {input.heads} {params.data}"
         " --split {params.split} --head {params.spec[head]} --components {params.spec[components]}"

@@ -9,6 +9,7 @@
 # report/reported.yaml) and `value` (`lo`, `hi`: its 95% CI), on the fraction scale: the report adds the
 # published value and the difference. Wrap the outputs in report(...) so `snakemake --report` shows them too.
 
+
 # Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue. (The
 # saliency figures run a model, so they are cluster jobs.)
 localrules:
@@ -18,8 +19,6 @@ localrules:
     figure_grounding,
     figure_grounding_bars,
     report,
-
-
 
 
 # ---------------------------------------------------------------------------------------------------- tables
@@ -32,8 +31,9 @@ rule table_grounding:
     output:
         csv=report(report_table("grounding"), caption="../report/snakemake/table_grounding.rst", category="Tables"),
         meta=sidecar(table_path("grounding")),
-        exclusions=report(table_path("grounding_exclusions"), caption="../report/snakemake/table_grounding.rst",
-                          category="Tables"),
+        exclusions=report(
+            table_path("grounding_exclusions"), caption="../report/snakemake/table_grounding.rst", category="Tables"
+        ),
         md="results/tables/grounding.md",
     log:
         log_path("table_grounding", "grounding"),
@@ -51,20 +51,23 @@ rule table_grounding_binding:
         data=[f for d in binding_datasets() for f in dataset_inputs(d)],
         entries=all_entry_scores(binding_datasets()),
     output:
-        csv=report(table_path("grounding_binding"), caption="../report/snakemake/table_grounding_binding.rst",
-                   category="Tables"),
+        csv=report(
+            table_path("grounding_binding"),
+            caption="../report/snakemake/table_grounding_binding.rst",
+            category="Tables",
+        ),
         meta=sidecar(table_path("grounding_binding")),
-    params:
-        data=" ".join(f"{d}={dataset_root(d)}" for d in binding_datasets()),
-        split=data_split(binding_datasets()[0]) if binding_datasets() else "val",
-        seed=config["seed"],
-        bootstrap=config["grounding"]["bootstrap"],
     log:
         log_path("table_grounding_binding", "grounding_binding"),
     benchmark:
         bench_path("table_grounding_binding", "grounding_binding")
     conda:
         "../envs/torch.yaml"
+    params:
+        data=" ".join(f"{d}={dataset_root(d)}" for d in binding_datasets()),
+        split=data_split(binding_datasets()[0]) if binding_datasets() else "val",
+        seed=config["seed"],
+        bootstrap=config["grounding"]["bootstrap"],
     shell:
         "python -m clipxai table-binding --data {params.data} --split {params.split} --entries {input.entries}"
         " --seed {params.seed} --bootstrap {params.bootstrap} --out {output.csv} 2> {log}"
@@ -78,8 +81,9 @@ rule table_zeroshot_shapes:
     input:
         all_zeroshot(),
     output:
-        csv=report(table_path("zeroshot_shapes"), caption="../report/snakemake/table_zeroshot_shapes.rst",
-                   category="Tables"),
+        csv=report(
+            table_path("zeroshot_shapes"), caption="../report/snakemake/table_zeroshot_shapes.rst", category="Tables"
+        ),
         meta=sidecar(table_path("zeroshot_shapes")),
     log:
         log_path("table_zeroshot_shapes", "zeroshot_shapes"),
@@ -120,21 +124,25 @@ rule figure_grounding:
         data=lambda wc: dataset_inputs(wc.dataset),
         maps=lambda wc: [maps_npz(wc.dataset, wc.model, m, 0) for m in figure_methods()],
     output:
-        png=report(figure_path("grounding_examples_{dataset}_{model}"), caption="../report/snakemake/figure.rst",
-                   category="Figures", subcategory="{dataset} / {model}"),
+        png=report(
+            figure_path("grounding_examples_{dataset}_{model}"),
+            caption="../report/snakemake/figure.rst",
+            category="Figures",
+            subcategory="{dataset} / {model}",
+        ),
         pdf="results/figures/grounding_examples_{dataset}_{model}.pdf",
         meta=sidecar(figure_path("grounding_examples_{dataset}_{model}")),
-    params:
-        root=lambda wc: dataset_root(wc.dataset),
-        split=lambda wc: data_split(wc.dataset),
-        labels=" ".join(figure_methods()),
-        n=REPORT_CONFIG.get("qualitative", 6),
     log:
         log_path("figure_grounding", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_grounding", "{dataset}", "{model}")
     conda:
         "../envs/torch.yaml"
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        split=lambda wc: data_split(wc.dataset),
+        labels=" ".join(figure_methods()),
+        n=REPORT_CONFIG.get("qualitative", 6),
     shell:
         "python -m clipxai figure-grounding --data {params.root} --split {params.split} --maps {input.maps}"
         " --labels {params.labels} --n {params.n} --out {output.png} 2> {log}"
@@ -150,18 +158,18 @@ rule figure_layers:
         saliency_inputs,
     output:
         **saliency_rule_outputs("layers"),
-    params:
-        **SALIENCY_PARAMS,
     log:
         log_path("figure_layers", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_layers", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        **SALIENCY_PARAMS,
     shell:
         "python -m clipxai figure-layers --data {params.root} --split {params.split} {params.model} --n {params.n}"
         " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
@@ -172,18 +180,18 @@ rule figure_methods:
         saliency_inputs,
     output:
         **saliency_rule_outputs("methods"),
-    params:
-        **SALIENCY_PARAMS,
     log:
         log_path("figure_methods", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_methods", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        **SALIENCY_PARAMS,
     shell:
         "python -m clipxai figure-methods --data {params.root} --split {params.split} {params.model} --n {params.n}"
         " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
@@ -194,18 +202,18 @@ rule figure_polarity:
         saliency_inputs,
     output:
         **saliency_rule_outputs("polarity"),
-    params:
-        **SALIENCY_PARAMS,
     log:
         log_path("figure_polarity", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_polarity", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        **SALIENCY_PARAMS,
     shell:
         "python -m clipxai figure-polarity --data {params.root} --split {params.split} {params.model} --n {params.n}"
         " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
@@ -216,18 +224,18 @@ rule figure_perword:
         saliency_inputs,
     output:
         **saliency_rule_outputs("perword"),
-    params:
-        **SALIENCY_PARAMS,
     log:
         log_path("figure_perword", "{dataset}", "{model}"),
     benchmark:
         bench_path("figure_perword", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        **SALIENCY_PARAMS,
     shell:
         "python -m clipxai figure-perword --data {params.root} --split {params.split} {params.model} --n {params.n}"
         " --label {params.label:q} --threads {threads} --out {output.png} 2> {log}"
@@ -249,23 +257,29 @@ rule report:
         figures=lambda wc: REPORT_FIGURES,
         sidecars=lambda wc: [sidecar(p) for p in REPORT_TABLES + REPORT_FIGURES],
         reported=workflow.source_path("../report/reported.yaml"),
-        templates=[workflow.source_path("../report/templates/index.html.j2"),
-                   workflow.source_path("../report/templates/style.css")],
+        templates=[
+            workflow.source_path("../report/templates/index.html.j2"),
+            workflow.source_path("../report/templates/style.css"),
+        ],
         training=[f"{model_dir(m)}/train_summary.json" for m in GROUNDING["models"] if MODELS[m]["kind"] == "toy"],
         data=report_checksummed_inputs,
     output:
-        report(directory(report_dir()), htmlindex="index.html", caption="../report/snakemake/report.rst",
-               category="Report"),
-    params:
-        config=lambda wc: shlex.quote(json.dumps(config, sort_keys=False)),
-        templates=lambda wc, input: os.path.dirname(input.templates[0]),
-        folders=lambda wc: " ".join(shlex.quote(f) for f in report_checksummed_folders()),
+        report(
+            directory(report_dir()),
+            htmlindex="index.html",
+            caption="../report/snakemake/report.rst",
+            category="Report",
+        ),
     log:
         log_path("report", "index"),
     benchmark:
         bench_path("report", "index")
     conda:
         "../envs/report.yaml"
+    params:
+        config=lambda wc: shlex.quote(json.dumps(config, sort_keys=False)),
+        templates=lambda wc, input: os.path.dirname(input.templates[0]),
+        folders=lambda wc: " ".join(shlex.quote(f) for f in report_checksummed_folders()),
     shell:
         "python -m clipxai report --config-json {params.config} --reported {input.reported} --tables {input.tables}"
         " --figures {input.figures} --train-summaries {input.training} --inputs {input.data}"

@@ -8,6 +8,15 @@ rule score_grounding:
     output:
         entries=grounding_scores("{dataset}", "{model}", "{method}"),
         summary=grounding_summary("{dataset}", "{model}", "{method}"),
+    log:
+        log_path("score_grounding", "{dataset}", "{model}", "{method}"),
+    benchmark:
+        bench_path("score_grounding", "{dataset}", "{model}", "{method}")
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
@@ -15,15 +24,6 @@ rule score_grounding:
         max_entries=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
         seed=config["seed"],
         bootstrap=config["grounding"]["bootstrap"],
-    log:
-        log_path("score_grounding", "{dataset}", "{model}", "{method}"),
-    benchmark:
-        bench_path("score_grounding", "{dataset}", "{model}", "{method}")
-    resources:
-        mem_mb=2000,
-        runtime=30,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
         " --modes {params.modes} --max-entries {params.max_entries} --seed {params.seed} --bootstrap {params.bootstrap}"
@@ -36,19 +36,19 @@ rule zeroshot_shapes:
         model=lambda wc: model_files(wc.model),
     output:
         zeroshot_csv("{dataset}", "{model}"),
-    params:
-        root=lambda wc: dataset_root(wc.dataset),
-        model=lambda wc: model_args(wc.model),
-        held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
     log:
         log_path("zeroshot_shapes", "{dataset}", "{model}"),
     benchmark:
         bench_path("zeroshot_shapes", "{dataset}", "{model}")
+    conda:
+        "../envs/torch.yaml"
     resources:
         mem_mb=2000,
         runtime=20,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        model=lambda wc: model_args(wc.model),
+        held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
     shell:
         "python -m clipxai zeroshot-shapes --data {params.root} {params.model} --held-out {params.held_out:q}"
         " --out {output} 2> {log}"

@@ -8,6 +8,7 @@
 # kind: real VOC = the replication's 60 classes "a photo of a/an {c}", shapes = its own classes "a {c}"; ImageNet =
 # open_clip's class names x OpenAI's 80 templates, shapes = "a {class}".
 
+
 # ---- data ----
 localrules:
     download_voc,
@@ -16,25 +17,25 @@ localrules:
 
 
 rule make_shapes_voc:
-    wildcard_constraints:
-        dataset=names_of_kind("shapes-voc"),
     output:
         val=voc_list("{dataset}", "val"),
         train=voc_list("{dataset}", "train"),
+    log:
+        log_path("make_shapes_voc", "{dataset}"),
+    benchmark:
+        bench_path("make_shapes_voc", "{dataset}")
+    wildcard_constraints:
+        dataset=names_of_kind("shapes-voc"),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         spec=lambda wc: DATASETS[wc.dataset],
         held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
         seed=config["seed"],
-    log:
-        log_path("make_shapes_voc", "{dataset}"),
-    benchmark:
-        bench_path("make_shapes_voc", "{dataset}")
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai make-shapes --out {params.root} --format voc --seed {params.seed}"
         " --n-train {params.spec[n_train]} --n-val {params.spec[n_val]}"
@@ -42,43 +43,43 @@ rule make_shapes_voc:
 
 
 rule make_shapes_imagenet:
-    wildcard_constraints:
-        dataset=names_of_kind("shapes-imagenet"),
     output:
         f"{dataset_root('{dataset}')}/classnames.txt",
+    log:
+        log_path("make_shapes_imagenet", "{dataset}"),
+    benchmark:
+        bench_path("make_shapes_imagenet", "{dataset}")
+    wildcard_constraints:
+        dataset=names_of_kind("shapes-imagenet"),
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         spec=lambda wc: DATASETS[wc.dataset],
         held_out=lambda wc: ",".join(DATASETS[wc.dataset].get("held_out", [])),
         seed=config["seed"],
-    log:
-        log_path("make_shapes_imagenet", "{dataset}"),
-    benchmark:
-        bench_path("make_shapes_imagenet", "{dataset}")
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai make-shapes --out {params.root} --format imagenet --seed {params.seed}"
         " --n-val {params.spec[n_val]} --image-size {params.spec[image_size]} --held-out {params.held_out:q} 2> {log}"
 
 
 rule download_voc:
-    wildcard_constraints:
-        dataset=names_of_kind("voc"),
     output:
         stamp=voc_stamp("{dataset}"),
-    params:
-        root=lambda wc: dataset_root(wc.dataset),
-        url=lambda wc: source_url("voc2012_trainval"),
     log:
         log_path("download", "{dataset}", "voc2012_trainval"),
     benchmark:
         bench_path("download", "{dataset}", "voc2012_trainval")
+    wildcard_constraints:
+        dataset=names_of_kind("voc"),
     conda:
         "../envs/data.yaml"
+    params:
+        root=lambda wc: dataset_root(wc.dataset),
+        url=lambda wc: source_url("voc2012_trainval"),
     shell:
         "python -m clipxai download voc2012_trainval {params.url} --dest resources/downloads/VOCtrainval_11-May-2012.tar"
         " --extract-to {params.root} --remove-archive --stamp {output.stamp} 2> {log}"
@@ -86,8 +87,6 @@ rule download_voc:
 
 # ---- scoring: one job per (data set, model) ----
 rule segment_voc:
-    wildcard_constraints:
-        dataset=f"{names_of_kind('voc')}|{names_of_kind('shapes-voc')}",
     input:
         data=lambda wc: voc_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
@@ -98,6 +97,19 @@ rule segment_voc:
         png=segmentation_figure("{dataset}", "{model}"),
         pdf=segmentation_figure("{dataset}", "{model}").replace(".png", ".pdf"),
         meta=sidecar(segmentation_figure("{dataset}", "{model}")),
+    log:
+        log_path("segment_voc", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("segment_voc", "{dataset}", "{model}")
+    wildcard_constraints:
+        dataset=f"{names_of_kind('voc')}|{names_of_kind('shapes-voc')}",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=60,
+        gpu=gpu_request,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: DATASETS[wc.dataset].get("split", "val"),
@@ -109,17 +121,6 @@ rule segment_voc:
         seed=config["seed"],
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("segment_voc", "{dataset}", "{model}"),
-    benchmark:
-        bench_path("segment_voc", "{dataset}", "{model}")
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=60,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai segment-voc --data {params.root} --split {params.split} --classes {params.classes}"
         " --prompt {params.prompt:q} --max-images {params.max_images} {params.model} {params.stamp}"
@@ -130,14 +131,25 @@ rule segment_voc:
 
 
 rule zeroshot_classify:
-    wildcard_constraints:
-        dataset=f"{names_of_kind('imagenet')}|{names_of_kind('shapes-imagenet')}",
     input:
         data=lambda wc: imagenet_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
     output:
         summary=zeroshot_result("{dataset}", "{model}", "summary.csv"),
         predictions=zeroshot_result("{dataset}", "{model}", "predictions.npz"),
+    log:
+        log_path("zeroshot_classify", "{dataset}", "{model}"),
+    benchmark:
+        bench_path("zeroshot_classify", "{dataset}", "{model}")
+    wildcard_constraints:
+        dataset=f"{names_of_kind('imagenet')}|{names_of_kind('shapes-imagenet')}",
+    conda:
+        "../envs/torch.yaml"
+    threads: config["threads"]
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=gpu_request,
     params:
         root=lambda wc: shlex.quote(imagenet_root(wc.dataset)),
         data=lambda wc: zeroshot_data_args(wc.dataset),
@@ -147,17 +159,6 @@ rule zeroshot_classify:
         seed=config["seed"],
         device=config["device"],
         batch_size=config["batch_size"],
-    log:
-        log_path("zeroshot_classify", "{dataset}", "{model}"),
-    benchmark:
-        bench_path("zeroshot_classify", "{dataset}", "{model}")
-    threads: config["threads"]
-    resources:
-        mem_mb=8000,
-        runtime=120,
-        gpu=gpu_request,
-    conda:
-        "../envs/torch.yaml"
     shell:
         "python -m clipxai zeroshot --data {params.root} {params.data} --max-images {params.max_images}"
         " {params.model} {params.stamp} --device {params.device} --threads {threads} --workers {threads}"
@@ -178,15 +179,15 @@ rule table_segmentation:
         classes=[segmentation_class_table(d) for d in SEGMENTATION["datasets"]],
         classes_meta=[sidecar(segmentation_class_table(d)) for d in SEGMENTATION["datasets"]],
         md="results/tables/segmentation_voc.md",
-    params:
-        published=segmentation_published_args(),
-        classes=" ".join(f"{d}={segmentation_class_table(d)}" for d in SEGMENTATION["datasets"]),
     log:
         log_path("table_segmentation", "segmentation_voc"),
     benchmark:
         bench_path("table_segmentation", "segmentation_voc")
     conda:
         "../envs/report.yaml"
+    params:
+        published=segmentation_published_args(),
+        classes=" ".join(f"{d}={segmentation_class_table(d)}" for d in SEGMENTATION["datasets"]),
     shell:
         "python -m clipxai table-segmentation --summaries {input.summaries} --per-class {input.per_class}"
         " --reported {input.reported} {params.published} --out-csv {output.csv} --out-classes {params.classes}"
@@ -201,14 +202,14 @@ rule table_zeroshot:
         csv=table_path("zeroshot_classification"),
         meta=sidecar(table_path("zeroshot_classification")),
         md="results/tables/zeroshot_classification.md",
-    params:
-        published=zeroshot_published_args(),
     log:
         log_path("table_zeroshot", "zeroshot_classification"),
     benchmark:
         bench_path("table_zeroshot", "zeroshot_classification")
     conda:
         "../envs/report.yaml"
+    params:
+        published=zeroshot_published_args(),
     shell:
         "python -m clipxai table-zeroshot --results {input.results} --reported {input.reported} {params.published}"
         " --out-csv {output.csv} --out-md {output.md} 2> {log}"
