@@ -302,8 +302,8 @@ rule score_segmentation:
         log_path("score_segmentation", "{dataset}", "{model}"),
     benchmark:
         bench_path("score_segmentation", "{dataset}", "{model}")
+    # reads gtsegs_ijcv.mat (h5py), upsamples with torch, AP from scikit-learn: the torch env has them
     conda:
-        # reads gtsegs_ijcv.mat (h5py), upsamples with torch, AP from scikit-learn: the torch env has them
         "../envs/torch.yaml"
     resources:
         mem_mb=4000,

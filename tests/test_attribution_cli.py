@@ -71,7 +71,7 @@ def test_maps_file_layout_and_pairing(files):
 def test_image_only_method_writes_nan_text(files):
     maps = _run(files, "--method", "per-word", "--set", "word=red", images=("a.png",), out="perword.npz")
     assert np.isnan(maps["text_relevance"]).all() and maps["image_relevance_grid"].shape == (2, 4, 4)
-    assert json.loads(str(maps["params"])) == {"word": "red", "polarity": "positive"}
+    assert json.loads(str(maps["params"])) == {"word": "red", "polarity": "positive", "mode": "corrected"}
     assert np.abs(maps["image_relevance_grid"][1]).sum() == 0  # "red" is not in the second text
 
 

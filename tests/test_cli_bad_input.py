@@ -51,8 +51,12 @@ def dummy(action: argparse.Action, root: Path) -> str:
 
 def base_argv(verb: str, root: Path, without: str | None = None) -> list[str]:
     argv = [verb]
-    for action in verb_parser(verb)._actions:
-        if action.required and action.dest != without:
+    parser = verb_parser(verb)
+    # a required either-or group (fetch-weights: --pretrained or --checkpoint) needs one of its members
+    chosen = [group._group_actions[0] for group in parser._mutually_exclusive_groups if group.required
+              and not any(action.dest == without for action in group._group_actions)]
+    for action in parser._actions:
+        if (action.required or action in chosen) and action.dest != without:
             argv += [action.option_strings[-1], dummy(action, root)] if action.option_strings else [
                 dummy(action, root)]
     return argv

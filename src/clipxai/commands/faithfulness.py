@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "faithfulness"
 HELP = "perturbation curves (deletion, insertion, negative) of one method's grounding maps, both towers"
@@ -21,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
     add_model_arguments(parser)
-    parser.add_argument("--maps", nargs="+", required=True, help="the method's maps .npz, every shard")
+    parser.add_argument("--maps", nargs="+", action="extend", required=True, help="the method's maps .npz, every shard")
     parser.add_argument("--steps", type=int, default=10, help="perturbation steps (10 = 10%% of the parts each)")
     parser.add_argument("--baseline", default="mean", choices=("mean", "blur"),
                         help="what a removed image patch shows: the image's mean colour or a blur of the image")
@@ -29,7 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", required=True, help="per-entry CSV")
+    _args.add_output(parser, "--out", required=True, help="per-entry CSV")
 
 
 def run(args) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clipxai.viz.provenance import save_figure, write_sidecar
+from clipxai.commands import _args
 
 NAME = "figure-faithfulness"
 HELP = "figure: mean deletion / insertion / negative-perturbation curves per method (both directions)"
@@ -10,9 +11,9 @@ RULE = "figure_faithfulness"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--entries", nargs="+", required=True,
+    parser.add_argument("--entries", nargs="+", action="extend", required=True,
                         help="per-entry curves, results/<dataset>/<model>/scores/faithfulness/<method>.csv")
-    parser.add_argument("--out", required=True, help="results/figures/<name>.png (.pdf and .json beside it)")
+    _args.add_output(parser, "--out", required=True, help="results/figures/<name>.png (.pdf and .json beside it)")
     parser.add_argument("--rule", default=RULE)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from clipxai.viz.provenance import save_figure, write_sidecar
+from clipxai.commands import _args
 
 NAME = "figure-similarity"
 HELP = "figure: a few images of a similarity study against every target, saliency overlaid, similarity printed"
@@ -13,7 +14,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--result", required=True, help="results/similarity/<study>/<model>.npz")
     parser.add_argument("--n", type=int, default=4, help="images (rows)")
     parser.add_argument("--label", default="", help="shown in the title (study / model)")
-    parser.add_argument("--out", required=True, help="results/figures/<name>.png (.pdf and .json beside it)")
+    _args.add_output(parser, "--out", required=True, help="results/figures/<name>.png (.pdf and .json beside it)")
     parser.add_argument("--rule", default=RULE)
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 
 from clipxai.commands._args import add_model_arguments
+from clipxai.commands import _args
 
 NAME = "similarity"
 HELP = "seed 001's similarity study: images against words of one domain or other images, with saliency"
@@ -30,7 +31,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--out", required=True, help="output .npz")
+    _args.add_output(parser, "--out", required=True, help="output .npz")
 
 
 def run(args) -> int:

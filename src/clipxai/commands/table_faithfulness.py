@@ -13,6 +13,7 @@ import pandas as pd
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.viz.provenance import write_sidecar
+from clipxai.commands import _args
 
 NAME = "table-faithfulness"
 HELP = "faithfulness table: deletion / insertion / negative-perturbation AUC per method with 95% CIs vs random"
@@ -22,12 +23,12 @@ COLUMNS = ["dataset", "model", "method", "direction", "curve", "n_entries", "n_e
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--entries", nargs="+", required=True,
+    parser.add_argument("--entries", nargs="+", action="extend", required=True,
                         help="per-entry curves, results/<dataset>/<model>/scores/faithfulness/<method>.csv")
     parser.add_argument("--random", default="random", help="the method label of the random maps (the floor)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=1000)
-    parser.add_argument("--out", required=True, help="results/tables/faithfulness.csv (a .json sidecar beside it)")
+    _args.add_output(parser, "--out", required=True, help="results/tables/faithfulness.csv (a .json sidecar beside it)")
     parser.add_argument("--rule", default=RULE)
 
 

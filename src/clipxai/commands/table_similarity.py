@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from clipxai.errors import InputError
+from clipxai.commands import _args
 
 NAME = "table-similarity"
 HELP = "similarity table: top-1/top-k of annotated targets and ArtEmis rank correlation, 95% CIs, shuffled control"
@@ -23,13 +24,13 @@ COLUMNS = ["study", "model", "method", "domain", "n_targets", "metric", "labels"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--results", nargs="+", required=True, help="results/similarity/<study>/<model>.npz")
+    parser.add_argument("--results", nargs="+", action="extend", required=True, help="results/similarity/<study>/<model>.npz")
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--reported", required=True, help="report/reported.yaml (its `qualitative` claims)")
-    parser.add_argument("--out", required=True, help="results/tables/similarity.csv (a .json sidecar beside it)")
-    parser.add_argument("--out-claims", required=True, help="results/tables/similarity_claims.csv")
+    _args.add_output(parser, "--out", required=True, help="results/tables/similarity.csv (a .json sidecar beside it)")
+    _args.add_output(parser, "--out-claims", required=True, help="results/tables/similarity_claims.csv")
     parser.add_argument("--rule", default=RULE)
 
 
