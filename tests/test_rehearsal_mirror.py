@@ -206,3 +206,28 @@ def test_refuses_a_folder_that_is_not_a_mirror(tmp_path, capsys):
 def test_help_says_model_weights_are_not_mirrored(capsys):
     assert cli.main(["rehearsal-mirror", "--help"]) == 0
     assert "model weights and CLIPpy's tokenizer are not mirrored" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_download_verb_fetches_the_coco_path_over_http_with_the_manifest_checksums(mirror, manifest, tmp_path):
+    """What the paper rules run (rules/data.smk), served from the mirror on 127.0.0.1, then read by png.load."""
+    from httpfixture import FixtureServer, Route
+
+    checksums = {e["path"]: e for e in manifest["files"]}
+    root = tmp_path / "coco"
+    with FixtureServer() as server:
+        def fetch(name: str, *extra: str) -> None:
+            file_name = sources.get(name).filename
+            server.routes[f"/{file_name}"] = Route((mirror / file_name).read_bytes())
+            entry = checksums[file_name]
+            argv = ["download", name, "--url", server.url(f"/{file_name}"), "--sha256", entry["sha256"],
+                    "--md5", entry["md5"], "--size", str(entry["size"]), *extra]
+            assert cli.main(argv) == 0, name
+
+        fetch("coco_val2017_images", "--dest", str(tmp_path / "dl" / "val2017.zip"),
+              "--extract-to", str(root / "images"), "--remove-archive", "--stamp", str(root / ".images.json"))
+        fetch("coco_panoptic_annotations", "--dest", str(tmp_path / "dl" / "panoptic.zip"),
+              "--extract-to", str(root), "--stamp", str(root / ".panoptic.json"))
+        fetch("png_coco_val2017", "--dest", str(png.narratives_path(root, "val")))
+    dataset = png.load(root, "val")
+    assert dataset.n_narratives == 2 * len(rehearsal.COCO_VAL_IMAGES) and len(dataset) > 0
+    assert not (tmp_path / "dl" / "val2017.zip").exists()
