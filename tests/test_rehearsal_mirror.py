@@ -231,3 +231,14 @@ def test_the_download_verb_fetches_the_coco_path_over_http_with_the_manifest_che
     dataset = png.load(root, "val")
     assert dataset.n_narratives == 2 * len(rehearsal.COCO_VAL_IMAGES) and len(dataset) > 0
     assert not (tmp_path / "dl" / "val2017.zip").exists()
+
+
+def test_sources_config_points_every_mirrored_source_at_the_mirror(manifest):
+    config = rehearsal.sources_config(manifest, "http://127.0.0.1:8000/")
+    assert set(config) == set(sources.SOURCES) - set(rehearsal.NOT_MIRRORED)
+    for name, entry in config.items():
+        assert entry["url"] == f"http://127.0.0.1:8000/{sources.get(name).filename}"
+        args = sources.download_arguments(name, entry)  # what rules/common.smk passes to `clipxai download`
+        assert args[:2] == ["--url", entry["url"]] and "--sha256" in args and "--no-checksum" not in args
+        resolved = sources.resolve(name, {name: entry})
+        assert (resolved.sha256, resolved.size, resolved.unverified) == (entry["sha256"], entry["size"], False)

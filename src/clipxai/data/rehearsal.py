@@ -28,7 +28,7 @@ import numpy as np
 
 from clipxai.data import coco_panoptic, imagenet, imagenet_seg, png, shapes, sources, voc
 from clipxai.errors import InputError
-from clipxai.io import write_json
+from clipxai.io import current_umask, write_json
 
 SEED = 0
 # Archive member times: COCO's 2017 release day (zip has no time zone; tar stores seconds since the epoch).
@@ -323,7 +323,7 @@ def write_mirror(out: str | Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        os.chmod(staging, 0o777 & ~_umask())
+        os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp's 0700 would outlive the rename
         _build(staging)
         if out.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
@@ -338,10 +338,13 @@ def write_mirror(out: str | Path) -> dict:
     return json.loads((out / MANIFEST).read_text())
 
 
-def _umask() -> int:
-    from clipxai.io import current_umask
+def sources_config(manifest_: dict, base_url: str) -> dict:
+    """The config ``sources:`` mapping that points every mirrored download at ``base_url`` (where the mirror
+    folder is served) with the mirror's own checksums (its bytes are not the real hosts')."""
+    base = base_url.rstrip("/")
+    return {entry["source"]: {"url": f"{base}/{entry['path']}", "sha256": entry["sha256"], "md5": entry["md5"],
+                              "size": entry["size"]}
+            for entry in manifest_["files"] if "/" not in entry["path"]}
 
-    return current_umask()
 
-
-__all__ = ["NOT_MIRRORED", "imagenet_wnids", "manifest", "write_mirror", "write_tar", "write_zip"]
+__all__ = ["NOT_MIRRORED", "imagenet_wnids", "manifest", "sources_config", "write_mirror", "write_tar", "write_zip"]
