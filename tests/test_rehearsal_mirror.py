@@ -242,3 +242,20 @@ def test_sources_config_points_every_mirrored_source_at_the_mirror(manifest):
         assert args[:2] == ["--url", entry["url"]] and "--sha256" in args and "--no-checksum" not in args
         resolved = sources.resolve(name, {name: entry})
         assert (resolved.sha256, resolved.size, resolved.unverified) == (entry["sha256"], entry["size"], False)
+
+
+def test_a_failed_build_leaves_nothing_and_keeps_the_earlier_mirror(mirror, manifest, tmp_path, monkeypatch):
+    def broken(*_args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(rehearsal, "_write_voc", broken)
+    with pytest.raises(OSError):
+        rehearsal.write_mirror(tmp_path / "new")
+    assert list(tmp_path.iterdir()) == []
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(OSError):
+        rehearsal.write_mirror(earlier)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier"]
+    assert [p.name for p in earlier.iterdir()] == ["manifest.json"]
