@@ -3,6 +3,7 @@
 # Order is the order of `clipxai --help`, which follows the data flow of the workflow.
 COMMAND_MODULES: list[str] = [
     "make_shapes",
+    "rehearsal_mirror",
     "download",
     "fetch_weights",
     "train_toy",
