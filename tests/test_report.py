@@ -427,3 +427,17 @@ def test_partial_rows_of_a_generic_table_get_no_difference(run_dir):
     assert rows[4].startswith("voc clippy-4 mIoU 0.4900")
     assert rows[4].endswith("50.8 % n/a: partial run: 4 of 1449 entries")
     assert "Partial run: 4 of 1449 entries; Δ is not computed for those rows." in " ".join(unescape(html).split())
+
+
+def test_zeroshot_rows_flagged_incomplete_get_no_difference():
+    reported = report_cmd.load_reported(REPORTED)
+    key = next(k for k, e in reported["published"].items() if e["verified"])
+    frame = pd.DataFrame([{"dataset": "imagenet", "model": m, "metric": "top1", "value": 0.5, "lo": 0.4, "hi": 0.6,
+                           "n_images": n, "complete": complete, "reported": key}
+                          for m, n, complete in (("full", 50000, True), ("first-100", 100, False))])
+    view = report_cmd.generic_view(frame, reported)
+    full, partial = (row["comparison"] for row in view["rows"])
+    assert full["difference"] == pytest.approx(0.5 - reported["published"][key]["value"])
+    assert partial["difference"] is None and partial["why"] == "partial run: 100 entries, not the whole split"
+    assert view["partial"] == "100 entries, not the whole split"
+    assert report_cmd.generic_view(frame.drop(columns=["complete"]), reported)["partial"] is None
