@@ -55,7 +55,8 @@ def summary_value(block: tuple[str, str], method: str, direction: str, mode: str
                  + (0.1 if block == DEMO else 0.0), 4)
 
 
-def write_scores(root: Path, block: tuple[str, str], method: str) -> None:
+def write_scores(root: Path, block: tuple[str, str], method: str, n_dataset_entries: int = 10) -> None:
+    """Summary and per-entry CSVs of 10 entries in scope, of ``n_dataset_entries`` in the split (more: partial)."""
     folder = root / "results" / block[0] / block[1] / "scores" / "grounding"
     folder.mkdir(parents=True, exist_ok=True)
     rows, entries = [], []
@@ -66,7 +67,7 @@ def write_scores(root: Path, block: tuple[str, str], method: str) -> None:
             rows.append({"direction": direction, "mode": mode, "n_entries": 10 - excluded, "n_excluded": excluded,
                          "macro_mean": mean, "macro_lo": round(mean - 0.02, 4), "macro_hi": round(mean + 0.02, 4),
                          "fg_mean": round(mean / 2, 4), "fg_lo": round(mean / 2 - 0.01, 4),
-                         "fg_hi": round(mean / 2 + 0.01, 4)})
+                         "fg_hi": round(mean / 2 + 0.01, 4), "n_dataset_entries": n_dataset_entries})
             for k in range(10):
                 reason = "over_70_words" if k < excluded else ""
                 entries.append({"entry_id": f"1_0_{k}", "direction": direction, "mode": mode,
@@ -365,3 +366,78 @@ def test_zeroshot_shapes_table_collects_every_model_with_provenance(tmp_path, mo
     assert meta["inputs"] == paths and meta["rule"] == "table_zeroshot_shapes"
     pd.read_csv(paths[0]).drop(columns=["top1"]).to_csv(paths[0], index=False)
     assert main(["table-zeroshot-shapes", "--results", *paths, "--out", "x.csv"]) == 2
+
+
+# ------------------------------------------------------------------------------------------ partial runs
+
+
+def test_partial_grounding_run_is_marked_n_of_m_and_gets_no_difference(run_dir):
+    root, run = run_dir
+    full = render_report(root, run)
+    assert "This is the published setting" in full and "Partial run" not in full
+    # the same scores, but 10 of the split's 1000 entries in scope (max_entries): a partial run
+    for method in METHODS:
+        write_scores(root, PAPER, method, n_dataset_entries=1000)
+    html = render_report(root, run)
+    table = pd.read_csv(root / "results" / "tables" / "grounding.csv")
+    assert (table[table.dataset == "png"]["complete"] == False).all()  # noqa: E712
+    assert (table[table.dataset == "shapes"]["complete"] == True).all()  # noqa: E712
+    assert json.loads((root / "results" / "tables" / "grounding.json").read_text())["complete"] is False
+    md = (root / "results" / "tables" / "grounding.md").read_text()
+    assert md.count("Partial run: 10 of 1000 entries") == 4  # png x 2 modes x 2 metrics; none for shapes
+    rows = rows_of(table_html(html, "paper-grounding-png-vit-b-32-openai"))
+    # the reproduced value and the published one are shown, the difference is not
+    assert "0.5000 [0.4800, 0.5200] n = 10 published 0.4917 Δ n/a: partial run: 10 of 1000 entries" in rows[1]
+    assert "Δ +" not in " ".join(rows) and "Δ -" not in " ".join(rows)
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    assert ("png / vit-b-32-openai Partial run: 10 of 1000 entries of the split were in scope, so Δ is not computed"
+            in text)
+    assert "This is the published setting" not in html
+    glance = rows_of(table_html(html, "glance-table"))
+    assert sum("n/a: partial run: 10 of 1000 entries" in r for r in glance) == 6
+    # the numbers themselves are the full run's: only the labels changed
+    assert re.sub(r"Partial run[^<]*", "", html).count("0.5000 [0.4800, 0.5200]") == \
+        re.sub(r"Partial run[^<]*", "", full).count("0.5000 [0.4800, 0.5200]")
+
+
+def test_a_summary_without_the_split_size_is_refused_by_name(run_dir, capsys):
+    root, run = run_dir
+    path = root / run["summaries"][0]
+    pd.read_csv(path).drop(columns=["n_dataset_entries"]).to_csv(path, index=False)
+    code = main(["table-grounding", "--summaries", *run["summaries"], "--entries", *run["entries"],
+                 "--out-csv", "results/tables/grounding.csv", "--out-md", "results/tables/grounding.md"])
+    assert code == 2 and f"{run['summaries'][0]}: n_dataset_entries" in capsys.readouterr().err
+    assert not (root / "results" / "tables" / "grounding.csv").exists()
+
+
+def test_partial_rows_of_a_generic_table_get_no_difference(run_dir):
+    root, run = run_dir
+    voc = root / "results" / "tables" / "voc.csv"
+    frame = pd.read_csv(voc, keep_default_na=False, na_values=[""])
+    # one run on 4 of the split's 1449 images next to a complete one: the same value, only one gets a difference
+    partial = frame.iloc[[0]].assign(model="clippy-4")
+    frame = pd.concat([frame, partial], ignore_index=True)
+    frame["n_images"] = [1449, 1449, 1449, 4]
+    frame["n_split_images"] = 1449
+    frame["complete"] = [True, True, True, False]
+    frame.to_csv(voc, index=False)
+    html = render_report(root, run)
+    rows = rows_of(table_html(html, "table-voc-data"))
+    assert rows[1].startswith("voc clippy mIoU 0.4900") and rows[1].endswith("50.8 % -0.0180")
+    assert rows[4].startswith("voc clippy-4 mIoU 0.4900")
+    assert rows[4].endswith("50.8 % n/a: partial run: 4 of 1449 entries")
+    assert "Partial run: 4 of 1449 entries; Δ is not computed for those rows." in " ".join(unescape(html).split())
+
+
+def test_zeroshot_rows_flagged_incomplete_get_no_difference():
+    reported = report_cmd.load_reported(REPORTED)
+    key = next(k for k, e in reported["published"].items() if e["verified"])
+    frame = pd.DataFrame([{"dataset": "imagenet", "model": m, "metric": "top1", "value": 0.5, "lo": 0.4, "hi": 0.6,
+                           "n_images": n, "complete": complete, "reported": key}
+                          for m, n, complete in (("full", 50000, True), ("first-100", 100, False))])
+    view = report_cmd.generic_view(frame, reported)
+    full, partial = (row["comparison"] for row in view["rows"])
+    assert full["difference"] == pytest.approx(0.5 - reported["published"][key]["value"])
+    assert partial["difference"] is None and partial["why"] == "partial run: 100 entries, not the whole split"
+    assert view["partial"] == "100 entries, not the whole split"
+    assert report_cmd.generic_view(frame.drop(columns=["complete"]), reported)["partial"] is None

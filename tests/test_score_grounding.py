@@ -186,3 +186,27 @@ def test_a_row_twice_across_shards_is_rejected(tmp_path):
         _write_maps(tmp_path / f"{name}.npz", [("1_0_1", "i2t", np.zeros((SIZE, SIZE)), scores, tokens)])
     with pytest.raises(InputError, match="one row per entry and direction"):
         score_grounding.read_maps([tmp_path / "0.npz", tmp_path / "1.npz"])
+
+
+def test_max_entries_records_n_of_m_in_the_summary(scored, tmp_path):
+    from clipxai.data import png
+
+    run, _ = scored
+    _, full_summary = run("full")
+    full = pd.read_csv(full_summary)
+    assert (full.n_dataset_entries == 3).all() and ((full.n_entries + full.n_excluded) == 3).all()
+    root = tmp_path / "png"
+    assert [e.entry_id for e in png.load(root, "val").entries[:2]] == ["1_0_1", "1_0_3"]
+    dog_text, ball_text = _text_row(CAPTION, [3, 4]), _text_row(CAPTION, [6, 7])
+    no_image = np.full((SIZE, SIZE), np.nan, np.float32)
+    maps = tmp_path / "maps_first_two.npz"
+    _write_maps(maps, [("1_0_1", "i2t", no_image, *dog_text), ("1_0_3", "i2t", no_image, *ball_text)])
+    parser = argparse.ArgumentParser()
+    score_grounding.add_arguments(parser)
+    args = parser.parse_args(["--data", str(root), "--maps", str(maps), "--max-entries", "2", "--bootstrap", "50",
+                              "--out", str(tmp_path / "p.csv"), "--summary", str(tmp_path / "p_summary.csv")])
+    assert score_grounding.run(args) == 0
+    partial = pd.read_csv(tmp_path / "p_summary.csv")
+    assert list(partial.columns) == score_grounding.SUMMARY_COLUMNS
+    # 2 of the split's 3 entries in scope, whatever was excluded
+    assert (partial.n_dataset_entries == 3).all() and ((partial.n_entries + partial.n_excluded) == 2).all()

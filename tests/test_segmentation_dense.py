@@ -4,6 +4,7 @@ corrected label geometry, an end-to-end oracle run, and the segment-voc / zerosh
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -284,3 +285,46 @@ def test_real_tiny_vit_runs_end_to_end(colour_voc):
     features = dense.patch_features(model, torch.zeros(1, 3, 32, 32))
     assert features.shape == (1, 16, 16)
     assert result.accumulators["corrected"].confusion.sum() == 3 * 31 * 32
+
+
+def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colour_voc, tmp_path, monkeypatch, repo):
+    from clipxai.commands import segment_voc
+
+    monkeypatch.setattr(segment_voc, "load_for_args", lambda args: colour_model())
+    summaries = {}
+    for name, cap in (("full", []), ("partial", ["--max-images", "2"])):
+        out = tmp_path / name
+        assert main(["segment-voc", "--data", str(colour_voc), "--classes", "dataset", "--prompt", "a {}",
+                     "--model", "colour", "--dataset-label", "colours", "--model-label", name, "--no-progress",
+                     "--bootstrap", "50", *cap, "--out", str(out / "pc.csv"), "--summary", str(out / "sum.csv")]) == 0
+        summaries[name] = pd.read_csv(out / "sum.csv")
+    assert (summaries["full"].n_images == 3).all() and (summaries["full"].n_split_images == 3).all()
+    assert (summaries["partial"].n_images == 2).all() and (summaries["partial"].n_split_images == 3).all()
+
+    tables = tmp_path / "tables"
+    assert main(["table-segmentation", "--summaries", *(str(tmp_path / n / "sum.csv") for n in summaries),
+                 "--per-class", *(str(tmp_path / n / "pc.csv") for n in summaries),
+                 "--reported", str(repo / "report" / "reported.yaml"),
+                 "--published-miou", "colours:full=clippy.voc_miou",
+                 "--published-miou", "colours:partial=clippy.voc_miou",
+                 "--out-csv", str(tables / "seg.csv"), "--out-classes", f"colours={tables / 'seg_colours.csv'}",
+                 "--out-md", str(tables / "seg.md")]) == 0
+    table = pd.read_csv(tables / "seg.csv", keep_default_na=False)
+    assert dict(zip(table.model, table.complete)) == {"full": True, "partial": False}
+    assert set(zip(table.model, table.n_images, table.n_split_images)) == {("full", 3, 3), ("partial", 2, 3)}
+    assert json.loads((tables / "seg.json").read_text())["complete"] is False
+    md = (tables / "seg.md").read_text()
+    assert md.count("Partial run: 2 of 3 entries; not comparable with the published numbers.") == 1
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", "--config-json", json.dumps({"datasets": {}, "models": {}}),
+                 "--reported", str(repo / "report" / "reported.yaml"), "--tables", str(tables / "seg.csv"),
+                 "--template-dir", str(repo / "report" / "templates"), "--out-dir", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "index.html").read_text()
+    published = next(r for r in table.itertuples() if r.model == "full" and r.reported)
+    rows = {m: next(r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if f">{m}<" in r and "mIoU" in r
+                    and "faithful" in r and ">zero<" in r) for m in ("full", "partial")}
+    assert "n/a" not in rows["full"] and re.search(r"<td>[+-]\d\.\d{4}</td>", rows["full"])  # its difference
+    assert "n/a: partial run: 2 of 3 entries" in rows["partial"]
+    assert not re.search(r"<td>[+-]\d\.\d{4}</td>", rows["partial"])
+    assert "Partial run: 2 of 3 entries; &Delta; is not computed for those rows." in " ".join(html.split())
+    assert published.reported == "clippy.voc_miou"

@@ -39,6 +39,7 @@ from clipxai.errors import InputError
 from clipxai.io import write_text
 from clipxai.viz.provenance import read_sidecar
 from clipxai.commands import _args
+from clipxai.commands.table_grounding import coverage_text
 
 NAME = "report"
 HELP = "render the HTML report folder from the run's tables, figures and provenance"
@@ -111,9 +112,10 @@ def load_reported(path: str | Path) -> dict:
     return reported
 
 
-def compare(reported: dict, key: str, value: float | None, comparable: bool = True) -> dict:
+def compare(reported: dict, key: str, value: float | None, comparable: bool = True,
+            not_comparable_why: str = "different data / model") -> dict:
     """A published entry beside a reproduced value: the difference only when both exist, the entry is verified and
-    the run is the published setting; otherwise the reason it is not computed."""
+    the run is the published setting (same data and model, every entry); otherwise the reason it is not computed."""
     entry = reported["published"].get(key)
     if entry is None:
         return {"entry": None, "difference": None, "why": f"no published entry {key!r} in reported.yaml"}
@@ -122,7 +124,7 @@ def compare(reported: dict, key: str, value: float | None, comparable: bool = Tr
     if not entry["verified"]:
         return {"entry": entry, "difference": None, "why": "published number unverified"}
     if not comparable:
-        return {"entry": entry, "difference": None, "why": "different data / model"}
+        return {"entry": entry, "difference": None, "why": not_comparable_why}
     return {"entry": entry, "difference": float(value) - entry["value"], "why": ""}
 
 
@@ -170,6 +172,9 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
     blocks = []
     for (dataset, model), block in table.groupby(["dataset", "model"], sort=False):
         comparable = setting_matches(config, dataset, model, layout.get("applies_to", {}))
+        # a partial run (max_entries) is never compared with the published numbers, whatever its setting
+        partial = coverage_text(block)
+        why_not = f"partial run: {partial}" if partial else "different data / model"
         labels_here = list(dict.fromkeys(block["method"]))
         extra = [label for label in labels_here if label not in column_label.values()]
         faithful = block[block["mode"] == "faithful"].set_index(["method", "direction"])
@@ -182,7 +187,7 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
                 reproduced = _ci(faithful.loc[(label, direction)]) if found else None
                 cells.append({"title": column["title"], "label": label, "reproduced": reproduced,
                               **compare(reported, column[direction], reproduced["mean"] if found else None,
-                                        comparable)})
+                                        comparable and partial is None, why_not)})
             for label in extra:
                 found = (label, direction) in faithful.index
                 cells.append({"title": label, "label": label, "entry": None, "difference": None,
@@ -210,7 +215,7 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
                     protocol_rows.append(row)
         mine = exclusions[(exclusions["dataset"] == dataset) & (exclusions["model"] == model)]
         blocks.append({
-            "dataset": dataset, "model": model, "comparable": comparable,
+            "dataset": dataset, "model": model, "comparable": comparable, "partial": partial,
             "columns": [c["title"] for c in columns] + extra, "column_labels": column_label,
             "paper_rows": paper_rows, "protocol_rows": protocol_rows,
             "exclusions": mine.to_dict("records"),
@@ -234,20 +239,37 @@ def grounding_comparisons(blocks: list[dict]) -> list[dict]:
 # --------------------------------------------------------------------------------------------- generic tables
 
 
+def row_coverage(record: dict) -> str | None:
+    """``"N of M entries"`` of a row whose ``complete`` is false (M from ``n_split_images`` where the table has it);
+    None for a complete row or a table without ``complete``."""
+    complete = record.get("complete")
+    if complete is None or str(complete).strip().lower() in ("true", "1", "1.0"):
+        return None
+    n, m = record.get("n_images"), record.get("n_split_images")
+    if n is None:
+        return "not every entry of the split"
+    return f"{int(n)} of {int(m)} entries" if m is not None else f"{int(n)} entries, not the whole split"
+
+
 def generic_view(frame: pd.DataFrame, reported: dict) -> dict:
-    """Every column of a table; with a ``reported`` column, the published value and the difference per row."""
+    """Every column of a table; with a ``reported`` column, the published value and the difference per row (none for
+    a partial row: ``complete`` false)."""
     has_reported = "reported" in frame.columns and "value" in frame.columns
     columns = [c for c in frame.columns if c != "reported"]
     rows = []
+    partial = sorted({text for text in map(row_coverage, frame.to_dict("records")) if text})
     for record in frame.head(MAX_GENERIC_ROWS).to_dict("records"):
         row = {"cells": [record[c] for c in columns]}
         key = record.get("reported") if has_reported else None
         if isinstance(key, str) and key:
             value = record["value"]
-            row["comparison"] = compare(reported, key, float(value) if value == value else None)
+            coverage = row_coverage(record)
+            row["comparison"] = compare(reported, key, float(value) if value == value else None, coverage is None,
+                                        f"partial run: {coverage}")
             row["reproduced"] = {"mean": value, "lo": record.get("lo"), "hi": record.get("hi")}
         rows.append(row)
     return {"columns": columns, "rows": rows, "has_reported": has_reported, "n_rows": len(frame),
+            "partial": ", ".join(partial) or None,
             "truncated": len(frame) > MAX_GENERIC_ROWS}
 
 
@@ -425,6 +447,8 @@ def collect_tables(paths: list[str], out_dir: Path, config: dict, reported: dict
                 raise InputError(path.with_suffix(".json"), "files.exclusions", "the exclusions CSV of the table")
             exclusions = _read_table(exclusions_path)
             item["exclusions_csv"] = _copy(exclusions_path, out_dir / "tables")
+            if "complete" not in frame.columns:
+                raise InputError(path, "complete", "a column of the grounding table (written by table-grounding)")
             item["blocks"] = grounding_blocks(frame, exclusions, config, reported)
         else:
             item["view"] = generic_view(frame, reported)

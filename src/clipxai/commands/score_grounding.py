@@ -18,7 +18,9 @@ Every in-scope entry gets one row per scored direction and mode; an entry a prot
 
 Outputs (byte-identical for identical inputs): a per-entry CSV (entry_id, direction, mode, macro_iou, fg_iou,
 excluded_reason) and a summary CSV (direction, mode, n_entries, n_excluded, macro_mean, macro_lo, macro_hi, fg_mean,
-fg_lo, fg_hi) with percentile-bootstrap intervals over entries.
+fg_lo, fg_hi, n_dataset_entries) with percentile-bootstrap intervals over entries. n_entries + n_excluded entries were
+in scope of the n_dataset_entries the split has: fewer with ``--max-entries``, a partial run that the report does not
+compare with the published numbers.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ log = logging.getLogger(__name__)
 DIRECTIONS = ("t2i", "i2t")
 ENTRY_COLUMNS = ["entry_id", "direction", "mode", "macro_iou", "fg_iou", "excluded_reason"]
 SUMMARY_COLUMNS = ["direction", "mode", "n_entries", "n_excluded", "macro_mean", "macro_lo", "macro_hi",
-                   "fg_mean", "fg_lo", "fg_hi"]
+                   "fg_mean", "fg_lo", "fg_hi", "n_dataset_entries"]
 _REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens", "image_size")
 
 
@@ -251,12 +253,17 @@ def score_entries(entries: list, mask_of: Callable, maps: dict[tuple[str, str], 
     return frame.sort_values(["direction", "mode", "entry_id"], kind="stable").reset_index(drop=True)
 
 
-def summarise(frame: pd.DataFrame, seed: int, n_resamples: int = 1000, level: float = 0.95) -> pd.DataFrame:
-    """One row per (direction, mode): counts, and mean with bootstrap interval of macro and foreground IoU."""
+def summarise(frame: pd.DataFrame, seed: int, n_resamples: int = 1000, level: float = 0.95, *,
+              n_dataset_entries: int) -> pd.DataFrame:
+    """One row per (direction, mode): counts, and mean with bootstrap interval of macro and foreground IoU.
+
+    ``n_dataset_entries``: the entries of the whole split, recorded beside the counts so a partial run (fewer entries
+    in scope) is known as one downstream."""
     rows = []
     for (direction, mode), block in frame.groupby(["direction", "mode"], sort=True):
         scored = block[block["excluded_reason"] == ""]
-        row = {"direction": direction, "mode": mode, "n_entries": len(scored), "n_excluded": len(block) - len(scored)}
+        row = {"direction": direction, "mode": mode, "n_entries": len(scored), "n_excluded": len(block) - len(scored),
+               "n_dataset_entries": int(n_dataset_entries)}
         for metric in ("macro", "fg"):
             mean, lo, hi = bootstrap.ci(scored[f"{metric}_iou"].to_numpy(), seed, n_resamples=n_resamples,
                                         level=level, keys=("grounding", direction, mode, metric))
@@ -277,7 +284,7 @@ def run(args) -> int:
     entries = dataset.entries[:args.max_entries] if args.max_entries else dataset.entries
     maps = read_maps(args.maps)
     frame = score_entries(entries, dataset.mask, maps, args.modes)
-    summary = summarise(frame, args.seed, args.bootstrap, args.level)
+    summary = summarise(frame, args.seed, args.bootstrap, args.level, n_dataset_entries=len(dataset.entries))
     for (direction, mode, reason), count in frame[frame["excluded_reason"] != ""].groupby(
             ["direction", "mode", "excluded_reason"]).size().items():
         log.info("%s %s: %d excluded (%s)", direction, mode, count, reason)

@@ -8,7 +8,8 @@ One confusion matrix per label alignment (faithful: the replication's squashed l
 the image's own resize + centre crop), each scored two ways: ``absent=zero`` (faithful: a class absent from both
 prediction and label scores IoU 0 and counts in the mean) and ``absent=exclude`` (corrected: left out).
 
-Outputs: per-class IoU CSV, summary CSV (one row per alignment x absent), the confusion matrices (.npz) and, with
+Outputs: per-class IoU CSV, summary CSV (one row per alignment x absent; ``n_images`` scored of the split's
+``n_split_images``: fewer with ``--max-images``, a partial run), the confusion matrices (.npz) and, with
 ``--figure``, a figure of the first examples (model input, label, prediction) with a JSON caption beside it.
 """
 
@@ -88,6 +89,7 @@ def result_tables(result, dataset, labels: dict, seed: int = 0, n_resamples: int
             lo, hi = miou_interval(result.per_image[alignment], absent, seed, n_resamples,
                                    keys=(labels["dataset"], labels["model"], labels["split"], alignment, absent))
             summary.append({**labels, "alignment": alignment, "absent": absent, "n_images": result.n_images,
+                            "n_split_images": len(dataset),
                             "n_label_classes": len(dataset.class_names), "n_prompt_classes": len(result.prompts),
                             "n_classes_present": int(scored["present"].sum()),
                             "n_pixels": int(accumulator.confusion.sum()), "miou": scored["miou"], "miou_lo": lo,

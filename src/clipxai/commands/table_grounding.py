@@ -3,7 +3,8 @@
 Reads the score-grounding summaries (one per data set x model x method) and their per-entry CSVs, and writes
 
 - a tidy CSV, one row per data set x model x method x direction x mode (mean, bootstrap 95% CI, entries scored and
-  excluded);
+  excluded, the split's entries ``n_dataset_entries`` and ``complete``: every entry of the split was in scope; a
+  partial run, ``max_entries``, is not the published setting);
 - the entries each protocol excluded, counted by reason (``<name>_exclusions.csv``), with what the reason means;
 - a Markdown rendering in the paper's layout, one block per (data set, model, mode, metric);
 - the sidecar the report reads (clipxai.viz.provenance), with ``layout: grounding`` so the report draws the table in
@@ -26,7 +27,7 @@ HELP = "the grounding table (T2I/I2T x methods) from score-grounding summaries a
 RULE = "table_grounding"
 
 SUMMARY_COLUMNS = ["direction", "mode", "n_entries", "n_excluded", "macro_mean", "macro_lo", "macro_hi",
-                   "fg_mean", "fg_lo", "fg_hi"]
+                   "fg_mean", "fg_lo", "fg_hi", "n_dataset_entries"]
 ENTRY_COLUMNS = ["entry_id", "direction", "mode", "excluded_reason"]
 DIRECTION_LABEL = {"t2i": "Text -> image", "i2t": "Image -> text"}
 # What each exclusion reason of `clipxai score-grounding` means (its docstring is the source).
@@ -83,6 +84,21 @@ def read_summary(path: Path) -> pd.DataFrame:
     frame.insert(0, "model", model)
     frame.insert(0, "dataset", dataset)
     return frame
+
+
+def with_coverage(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with ``complete``: the entries in scope (scored + excluded) are all the split's entries."""
+    in_scope = table["n_entries"] + table["n_excluded"]
+    return table.assign(complete=(in_scope >= table["n_dataset_entries"]).astype(bool))
+
+
+def coverage_text(rows: pd.DataFrame) -> str | None:
+    """``"N of M entries"`` for rows of one (data set, model) of which some are partial; None when all complete."""
+    if bool(rows["complete"].all()):
+        return None
+    pairs = sorted({(int(n + x), int(m)) for n, x, m in
+                    zip(rows["n_entries"], rows["n_excluded"], rows["n_dataset_entries"])})
+    return ", ".join(f"{n} of {m} entries" for n, m in pairs)
 
 
 def exclusion_counts(paths: list[Path]) -> pd.DataFrame:
@@ -148,10 +164,12 @@ def to_markdown(table: pd.DataFrame) -> str:
              ""]
     methods = list(dict.fromkeys(table["method"]))
     for (dataset, model, mode), block in table.groupby(["dataset", "model", "mode"], sort=True):
+        partial = coverage_text(block)
         for metric in ("macro", "fg"):
-            lines += [f"## {dataset} / {model} / {mode} / {metric} IoU", "",
-                      "| direction | " + " | ".join(methods) + " |",
-                      "|---|" + "---|" * len(methods)]
+            lines += [f"## {dataset} / {model} / {mode} / {metric} IoU", ""]
+            if partial:
+                lines += [f"Partial run: {partial}; not comparable with the published numbers.", ""]
+            lines += ["| direction | " + " | ".join(methods) + " |", "|---|" + "---|" * len(methods)]
             for direction in ("t2i", "i2t"):
                 rows = block[block["direction"] == direction].set_index("method")
                 cells = [_cell(rows.loc[m], metric) if m in rows.index else "-" for m in methods]
@@ -164,7 +182,7 @@ def run(args) -> int:
     summaries = [Path(p) for p in args.summaries]
     entries = [Path(p) for p in args.entries]
     table = pd.concat([read_summary(p) for p in summaries], ignore_index=True)
-    table = table.sort_values(["dataset", "model", "method", "direction", "mode"], kind="stable")
+    table = with_coverage(table.sort_values(["dataset", "model", "method", "direction", "mode"], kind="stable"))
     exclusions = exclusion_counts(entries)
     out_csv = Path(args.out_csv)
     out_exclusions = Path(args.out_exclusions or out_csv.with_name(f"{out_csv.stem}_exclusions.csv"))
@@ -176,7 +194,9 @@ def run(args) -> int:
         caption=("Mean two-class macro IoU (the paper's metric) and foreground IoU over entries, with bootstrap 95% "
                  "confidence intervals, per method, direction and protocol (faithful = the original code's "
                  "choices; corrected = fixed mask resize, token spans from character offsets, no silent skips). "
+                 "complete = every entry of the split was in scope (n_entries + n_excluded of n_dataset_entries). "
                  + SAME_METHOD_NOTE),
+        complete=bool(table["complete"].all()),
         rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in summaries + entries],
         section="grounding", layout="grounding", files={"exclusions": str(out_exclusions), "markdown": args.out_md})
     return 0

@@ -6,6 +6,8 @@
   ``reported`` (report/reported.yaml ``published``), so the report puts the published value beside it. For the same
   runs a ``JI`` row carries ``--published-ji``'s id with no value: the replication reports a Jaccard index but its
   code does not compute it, so the protocol cannot be stated exactly and JI is shown as published only.
+  ``n_images`` of ``n_split_images`` were scored; ``complete`` says all were (a run with ``max_images`` is partial,
+  and the report computes no difference from the published number for it).
 * ``--out-classes DATASET=PATH`` (one per data set): per-class IoU, one row per model x split x alignment x absent,
   one column per label class.
 * ``--out-md``: all of it as Markdown, in percent.
@@ -104,12 +106,14 @@ def summary_table(summary: pd.DataFrame, miou_ids: dict, ji_ids: dict) -> pd.Dat
         run = (record["dataset"], record["model"])
         published = (record["alignment"], record["absent"]) == PUBLISHED_PROTOCOL
         base = {k: record[k] for k in KEYS}
+        coverage = {"n_images": int(record["n_images"]), "n_split_images": int(record["n_split_images"]),
+                    "complete": bool(record["n_images"] >= record["n_split_images"])}
         rows.append({**base, "metric": "mIoU", "value": record["miou"], "lo": record["miou_lo"],
-                     "hi": record["miou_hi"], "n_images": record["n_images"],
+                     "hi": record["miou_hi"], **coverage,
                      "reported": miou_ids.get(run, "") if published else "", "note": ""})
         if published and run in ji_ids:
             rows.append({**base, "metric": "JI", "value": float("nan"), "lo": float("nan"), "hi": float("nan"),
-                         "n_images": record["n_images"], "reported": ji_ids[run], "note": JI_NOTE})
+                         **coverage, "reported": ji_ids[run], "note": JI_NOTE})
     return pd.DataFrame(rows)
 
 
@@ -127,7 +131,8 @@ def class_table(per_class: pd.DataFrame, dataset: str) -> pd.DataFrame:
 def run(args: argparse.Namespace) -> int:
     from clipxai.viz.provenance import write_sidecar
 
-    summary = read_csvs(args.summaries, KEYS + ["n_images", "miou", "miou_lo", "miou_hi"], "segment-voc")
+    summary = read_csvs(args.summaries, KEYS + ["n_images", "n_split_images", "miou", "miou_lo", "miou_hi"],
+                        "segment-voc")
     per_class = read_csvs(args.per_class, KEYS + ["class_index", "class_name", "iou"], "segment-voc")
     miou_ids = parse_ids(args.published_miou, "--published-miou", args.reported)
     ji_ids = parse_ids(args.published_ji, "--published-ji", args.reported)
@@ -139,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
                            "faithful = label squashed to the model's input size while the image is centre-cropped "
                            "(the replication), corrected = label through the image's own resize and crop. absent: "
                            "zero = a class absent from prediction and label counts as IoU 0 (the replication), "
-                           f"exclude = left out of the mean. JI: {JI_NOTE}."),
-                  rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION)
+                           f"exclude = left out of the mean. JI: {JI_NOTE}. complete = all n_split_images images "
+                           "of the split were scored (n_images)."),
+                  rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION,
+                  complete=bool(table["complete"].all()))
     parts = ["# Dense patch-text segmentation (CLIPpy protocol)\n\n", f"JI: {JI_NOTE}.\n"]
     shown = table.assign(value=100 * table["value"], lo=100 * table["lo"], hi=100 * table["hi"])
     for item in args.out_classes:
@@ -153,7 +160,13 @@ def run(args: argparse.Namespace) -> int:
                       caption=("IoU of each label class (fraction) over the whole split, per model, alignment "
                                "and absent-class rule (see the segmentation table)."),
                       rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION)
-        parts.append(f"\n## {dataset}\n\nmIoU % (95% CI):\n\n")
+        parts.append(f"\n## {dataset}\n\n")
+        partial = shown[(shown["dataset"] == dataset) & ~shown["complete"].astype(bool)]
+        if len(partial):
+            counts = sorted(set(zip(partial["n_images"], partial["n_split_images"])))
+            parts.append("Partial run: " + ", ".join(f"{n} of {m} entries" for n, m in counts)
+                         + "; not comparable with the published numbers.\n\n")
+        parts.append("mIoU % (95% CI):\n\n")
         parts.append(markdown_table(shown[shown["dataset"] == dataset].drop(columns=["dataset", "note"])))
         parts.append("\nPer-class IoU %:\n\n")
         numeric = classes.columns[len(KEYS) - 1:]
