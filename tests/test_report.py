@@ -441,3 +441,27 @@ def test_zeroshot_rows_flagged_incomplete_get_no_difference():
     assert partial["difference"] is None and partial["why"] == "partial run: 100 entries, not the whole split"
     assert view["partial"] == "100 entries, not the whole split"
     assert report_cmd.generic_view(frame.drop(columns=["complete"]), reported)["partial"] is None
+
+
+# ------------------------------------------------------------------------------------------ golden page
+
+GOLDEN = REPO / "tests" / "data" / "report_golden.html"
+
+
+def normalised(html: str) -> str:
+    """The page without what changes between renders of the same inputs: the time, the commit, the machine."""
+    html = re.sub(r"Generated [^<]* from commit <code>[^<]*</code>", "Generated TIME from commit <code>COMMIT</code>",
+                  html)
+    return re.sub(r'<table id="machine">.*?</table>', '<table id="machine"></table>', html, flags=re.S)
+
+
+def test_report_html_equals_the_golden_page(run_dir):
+    """The page of build_run's fixture equals tests/data/report_golden.html, rendered by the report verb before it
+    was split into clipxai.report (commit 9a93593): a refactor of the report changes no byte of the page. A
+    deliberate change to the page regenerates the golden file (render this fixture, apply ``normalised``)."""
+    root, run = run_dir
+    html = normalised(render_report(root, run))
+    golden = GOLDEN.read_text(encoding="utf-8")
+    if html != golden:
+        at = next((i for i, (a, b) in enumerate(zip(html, golden)) if a != b), min(len(html), len(golden)))
+        pytest.fail(f"page differs from {GOLDEN.name} at character {at}: {html[at - 80:at + 80]!r}")
