@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.join(workflow.basedir, "src"))
 # `--configfile FILE`: a complete configuration (every required top-level key of the schema, e.g.
 # config/paper.yaml) stands alone; a file lacking any of them is an overlay, merged key by key onto config.yaml
 # (Snakemake's habit). Without --configfile the embedded default config.yaml runs. config/README.md explains.
-with open(os.path.join(workflow.basedir, "schemas", "config.schema.yaml")) as _schema:
+with open(os.path.join(workflow.basedir, "src", "clipxai", "schemas", "config.schema.yaml")) as _schema:
     CONFIG_REQUIRED = yaml.safe_load(_schema)["required"]
 # (config.yaml is found beside this Snakefile, whatever the working directory.)
 if not all(key in config for key in CONFIG_REQUIRED):

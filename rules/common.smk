@@ -15,8 +15,8 @@ from clipxai.errors import InputError
 # run before any job with one line naming the key. Types are checked first (set_default=False): filling defaults
 # assumes every section the schema gives defaults to is a mapping.
 try:
-    validate(config, "../schemas/config.schema.yaml", set_default=False)
-    validate(config, "../schemas/config.schema.yaml", set_default=True)
+    validate(config, "../src/clipxai/schemas/config.schema.yaml", set_default=False)
+    validate(config, "../src/clipxai/schemas/config.schema.yaml", set_default=True)
 except WorkflowError as err:
     if not isinstance(err.__context__, ValidationError):
         raise

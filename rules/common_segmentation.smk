@@ -73,10 +73,11 @@ def is_clippy_release(model):
 
 
 def _published_ids():
-    """Ids under `published` in report/reported.yaml (a run is tied to a published number only if it is there)."""
+    """Ids under `published` in src/clipxai/report/reported.yaml (a run is tied to a published number only if it is
+    there)."""
     import yaml
 
-    with open(workflow.source_path("../report/reported.yaml")) as fh:
+    with open(workflow.source_path("../src/clipxai/report/reported.yaml")) as fh:
         return set((yaml.safe_load(fh) or {}).get("published") or {})
 
 

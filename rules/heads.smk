@@ -3,9 +3,10 @@
 # beside the attribution methods, Waterbirds worst-group accuracy with "place" heads mean-ablated, and a
 # nearest-neighbour figure in one head's subspace.
 #
-# Config: `heads:` (schemas/config.schema.yaml). Data set kinds read here: imagenet / shapes-imagenet (rules/
-# segmentation.smk makes or checks them), imagenet-seg / shapes-imagenet-seg, waterbirds / shapes-waterbirds
-# (downloaded or generated below). Text pools are downloaded (the papers' pools) or generated (the shapes world's).
+# Config: `heads:` (src/clipxai/schemas/config.schema.yaml). Data set kinds read here: imagenet /
+# shapes-imagenet (rules/segmentation.smk makes or checks them), imagenet-seg / shapes-imagenet-seg, waterbirds /
+# shapes-waterbirds (downloaded or generated below). Text pools are downloaded (the papers' pools) or generated (the
+# shapes world's).
 
 
 # ---- data: the shapes world in the two formats, the real sets downloaded (head node: compute nodes may have no

@@ -6,8 +6,9 @@
 # (clipxai.viz.provenance.write_sidecar does it). Declare the file with report_table(name) / report_figure(name)
 # (rules/common.smk) for every concrete name: the report rule below collects whatever was declared, in order.
 # A table that reproduces published numbers gives each such row a column `reported` (an id under `published` in
-# report/reported.yaml) and `value` (`lo`, `hi`: its 95% CI), on the fraction scale: the report adds the
-# published value and the difference. Wrap the outputs in report(...) so `snakemake --report` shows them too.
+# src/clipxai/report/reported.yaml) and `value` (`lo`, `hi`: its 95% CI), on the fraction scale: the report
+# adds the published value and the difference. Wrap the outputs in report(...) so `snakemake --report` shows them
+# too.
 
 
 # Seconds of work on small files: on a cluster they run on the head node rather than wait in a queue. (The
@@ -256,10 +257,10 @@ rule report:
         tables=lambda wc: REPORT_TABLES,
         figures=lambda wc: REPORT_FIGURES,
         sidecars=lambda wc: [sidecar(p) for p in REPORT_TABLES + REPORT_FIGURES],
-        reported=workflow.source_path("../report/reported.yaml"),
+        reported=workflow.source_path("../src/clipxai/report/reported.yaml"),
         templates=[
-            workflow.source_path("../report/templates/index.html.j2"),
-            workflow.source_path("../report/templates/style.css"),
+            workflow.source_path("../src/clipxai/report/templates/index.html.j2"),
+            workflow.source_path("../src/clipxai/report/templates/style.css"),
         ],
         training=[f"{model_dir(m)}/train_summary.json" for m in GROUNDING["models"] if MODELS[m]["kind"] == "toy"],
         data=report_checksummed_inputs,

@@ -172,7 +172,7 @@ rule table_segmentation:
     input:
         summaries=[segmentation_result(d, m, "summary.csv") for d, m in segmentation_pairs()],
         per_class=[segmentation_result(d, m, "per_class.csv") for d, m in segmentation_pairs()],
-        reported=workflow.source_path("../report/reported.yaml"),
+        reported=workflow.source_path("../src/clipxai/report/reported.yaml"),
     output:
         csv=table_path("segmentation_voc"),
         meta=sidecar(table_path("segmentation_voc")),
@@ -197,7 +197,7 @@ rule table_segmentation:
 rule table_zeroshot:
     input:
         results=[zeroshot_result(d, m, "summary.csv") for d in ZEROSHOT["datasets"] for m in ZEROSHOT["models"]],
-        reported=workflow.source_path("../report/reported.yaml"),
+        reported=workflow.source_path("../src/clipxai/report/reported.yaml"),
     output:
         csv=table_path("zeroshot_classification"),
         meta=sidecar(table_path("zeroshot_classification")),

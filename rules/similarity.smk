@@ -39,7 +39,7 @@ rule similarity:
 rule table_similarity:
     input:
         results=all_similarity(),
-        reported=workflow.source_path("../report/reported.yaml"),
+        reported=workflow.source_path("../src/clipxai/report/reported.yaml"),
     output:
         csv=report(table_path("similarity"), caption="../report/snakemake/figure.rst", category="Tables"),
         meta=sidecar(table_path("similarity")),

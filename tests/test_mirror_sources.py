@@ -46,7 +46,7 @@ def _download(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 def test_config_accepts_string_and_mapping_entries_and_refuses_others():
-    schema = load_schema(REPO / "schemas" / "config.schema.yaml")
+    schema = load_schema(REPO / "src/clipxai/schemas/config.schema.yaml")
     base = yaml.safe_load((REPO / "config.yaml").read_text())
     ok = {"a": "http://mirror/val2017.zip", "b": {"url": "http://m/x", "sha256": "a" * 64, "size": 3},
           "c": {"url": "http://m/y", "checksum": "none"}}

@@ -27,8 +27,8 @@ from clipxai.errors import InputError
 from clipxai.viz.provenance import write_sidecar
 from conftest import REPO
 
-REPORTED = REPO / "report" / "reported.yaml"
-TEMPLATES = REPO / "report" / "templates"
+REPORTED = REPO / "src/clipxai/report/reported.yaml"
+TEMPLATES = REPO / "src/clipxai/report/templates"
 SCRIPT_CAPTION = 'A phrase from a data set: <script>window.__pwned = 1;</script> & "quotes"'
 PAPER = ("png", "vit-b-32-openai")   # the published setting
 DEMO = ("shapes", "toy")             # not the published setting

@@ -205,7 +205,7 @@ def test_segment_voc_verb_and_table(colour_voc, tmp_path, monkeypatch, repo):
 
     tables = tmp_path / "tables"
     table_args = ["table-segmentation", "--summaries", str(out / "sum.csv"), "--per-class", str(out / "pc.csv"),
-                  "--reported", str(repo / "report" / "reported.yaml"),
+                  "--reported", str(repo / "src/clipxai/report/reported.yaml"),
                   "--published-miou", "colours:oracle=clippy.voc_miou", "--published-ji", "colours:oracle=clippy.voc_ji",
                   "--out-csv", str(tables / "seg.csv"), "--out-classes", f"colours={tables / 'seg_colours.csv'}",
                   "--out-md", str(tables / "seg.md")]
@@ -260,7 +260,7 @@ def test_zeroshot_verb_labels_line_up_with_class_names(colour_folders, tmp_path,
 
     assert row.top1_lo <= 1.0 <= row.top1_hi
     table = tmp_path / "zs_table.csv"
-    assert main(["table-zeroshot", "--results", str(out), "--reported", str(repo / "report" / "reported.yaml"),
+    assert main(["table-zeroshot", "--results", str(out), "--reported", str(repo / "src/clipxai/report/reported.yaml"),
                  "--published", "colours:oracle=clippy.imagenet_zeroshot_top1", "--out-csv", str(table),
                  "--out-md", str(tmp_path / "zs.md")]) == 0
     rows = pd.read_csv(table, keep_default_na=False)
@@ -304,7 +304,7 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
     tables = tmp_path / "tables"
     assert main(["table-segmentation", "--summaries", *(str(tmp_path / n / "sum.csv") for n in summaries),
                  "--per-class", *(str(tmp_path / n / "pc.csv") for n in summaries),
-                 "--reported", str(repo / "report" / "reported.yaml"),
+                 "--reported", str(repo / "src/clipxai/report/reported.yaml"),
                  "--published-miou", "colours:full=clippy.voc_miou",
                  "--published-miou", "colours:partial=clippy.voc_miou",
                  "--out-csv", str(tables / "seg.csv"), "--out-classes", f"colours={tables / 'seg_colours.csv'}",
@@ -317,8 +317,9 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
     assert md.count("Partial run: 2 of 3 entries; not comparable with the published numbers.") == 1
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--config-json", json.dumps({"datasets": {}, "models": {}}),
-                 "--reported", str(repo / "report" / "reported.yaml"), "--tables", str(tables / "seg.csv"),
-                 "--template-dir", str(repo / "report" / "templates"), "--out-dir", str(tmp_path / "report")]) == 0
+                 "--reported", str(repo / "src/clipxai/report/reported.yaml"), "--tables", str(tables / "seg.csv"),
+                 "--template-dir", str(repo / "src/clipxai/report/templates"),
+                 "--out-dir", str(tmp_path / "report")]) == 0
     html = (tmp_path / "report" / "index.html").read_text()
     published = next(r for r in table.itertuples() if r.model == "full" and r.reported)
     rows = {m: next(r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if f">{m}<" in r and "mIoU" in r

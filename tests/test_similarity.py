@@ -134,7 +134,8 @@ def test_verbs_write_the_study_table_claims_and_figure(world, model_path, tmp_pa
     table = tmp_path / "similarity.csv"
     claims = tmp_path / "similarity_claims.csv"
     assert cli.main(["table-similarity", "--results", str(out), "--bootstrap", "50", "--reported",
-                     str(REPO / "report" / "reported.yaml"), "--out", str(table), "--out-claims", str(claims)]) == 0
+                     str(REPO / "src/clipxai/report/reported.yaml"), "--out", str(table),
+                     "--out-claims", str(claims)]) == 0
     frame = pd.read_csv(table)
     assert set(frame["domain"]) == {"colour", "shape", "image"}
     assert set(frame["labels"]) == {"annotated", "shuffled"} and (frame["n_images"] == 4).all()

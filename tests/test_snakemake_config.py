@@ -35,7 +35,7 @@ def test_overlay_merges_onto_the_default_and_a_complete_file_stands_alone(tmp_pa
     assert "red star" in make_shapes
     # a complete file (every required top-level key) is not merged: none of the default's data sets remain
     complete = yaml.safe_load((REPO / "tests/data/config_tiny.yaml").read_text())
-    required = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())["required"]
+    required = yaml.safe_load((REPO / "src/clipxai/schemas/config.schema.yaml").read_text())["required"]
     assert set(required) <= set(complete)
     result = dry_run(tmp_path / "tiny", "--configfile", str(REPO / "tests/data/config_tiny.yaml"))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

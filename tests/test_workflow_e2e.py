@@ -55,7 +55,7 @@ def test_report_and_tables_written(two_runs):
     # the report shows the numbers of this run's table, and the published ones beside them
     chefer = table[(table.method == "chefer2021") & (table.direction == "t2i") & (table["mode"] == "faithful")]
     assert f"{chefer['macro_mean'].iloc[0]:.4f}" in html
-    assert "0.4917" in html  # published CLIP T2I, from report/reported.yaml
+    assert "0.4917" in html  # published CLIP T2I, from src/clipxai/report/reported.yaml
     assert (first / "results/report/figures").is_dir()
     # the shapes world's binding table: every (model, method) split into the three colour subsets, in the report
     binding = pd.read_csv(first / "results/tables/grounding_binding.csv")

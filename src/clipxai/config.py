@@ -1,4 +1,6 @@
-"""Load and validate the workflow configuration against schemas/config.schema.yaml.
+"""Load and validate the workflow configuration against the schema shipped in the package
+(src/clipxai/schemas/config.schema.yaml, read through importlib.resources: an installed, non-editable clipxai
+validates a config from any folder).
 
 Used by rules/common.smk before anything runs (the schema step through ``snakemake.utils.validate``, its error
 turned into one line by :func:`schema_error`; then :func:`check_references`), and by commands that read the config
@@ -11,6 +13,7 @@ environment, without torch.
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,15 @@ import yaml
 
 from clipxai.errors import InputError
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+# The schema is package data; rules/common.smk hands the same file to snakemake.utils.validate by its path in the
+# workflow's source tree (src/clipxai/schemas/config.schema.yaml).
+SCHEMA = resources.files("clipxai").joinpath("schemas", "config.schema.yaml")
 
 
-def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+def load_schema(path: str | Path | None = None) -> dict:
+    """The config schema: the packaged one, or the file at ``path``."""
+    text = SCHEMA.read_text(encoding="utf-8") if path is None else Path(path).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 # Names that become wildcards and folder names (results/<dataset>/<model>/...): the schema's propertyNames.

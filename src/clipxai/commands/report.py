@@ -27,7 +27,7 @@ import shutil
 import subprocess
 from collections import defaultdict
 from datetime import datetime, timezone
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 
 import jinja2
@@ -44,7 +44,8 @@ from clipxai.commands.table_grounding import coverage_text
 NAME = "report"
 HELP = "render the HTML report folder from the run's tables, figures and provenance"
 log = logging.getLogger(__name__)
-TEMPLATES = Path(__file__).resolve().parents[3] / "report" / "templates"
+# Package data (read through importlib.resources, so an installed clipxai renders from any folder).
+REPORTED = resources.files("clipxai.report").joinpath("reported.yaml")
 PACKAGES = ["clipxai", "torch", "torchvision", "open_clip_torch", "snakemake", "numpy", "pandas", "scikit-image",
             "pillow", "matplotlib", "jinja2", "grad-cam"]
 MAX_GENERIC_ROWS = 300
@@ -56,7 +57,8 @@ SECTION_TITLES = {"grounding": "Cross-modal grounding", "saliency": "Saliency (s
 
 def add_arguments(parser) -> None:
     parser.add_argument("--config-json", required=True, help="the config as run, as a JSON string")
-    parser.add_argument("--reported", required=True, help="report/reported.yaml")
+    parser.add_argument("--reported", default=None,
+                        help="the published numbers (default: the packaged clipxai/report/reported.yaml)")
     parser.add_argument("--tables", nargs="*", action="extend", default=[],
                         help="table CSVs (each with its .json sidecar)")
     parser.add_argument("--figures", nargs="*", action="extend", default=[],
@@ -68,16 +70,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--checksum-dirs", nargs="*", action="extend", default=[],
                         help="data and model folders: every file in them is checksummed into inputs.sha256")
     parser.add_argument("--benchmarks-dir", default=None, help="the run's benchmarks/ folder (per-job .tsv)")
-    parser.add_argument("--template-dir", default=str(TEMPLATES))
+    parser.add_argument("--template-dir", default=None,
+                        help="a folder with index.html.j2 and style.css (default: the packaged templates)")
     _args.add_output(parser, "--out-dir", kind="dir", required=True, help="the report folder (results/report)")
 
 
 # --------------------------------------------------------------------------------------------- published numbers
 
 
-def load_reported(path: str | Path) -> dict:
-    """reported.yaml, checked, with each published entry's comparable ``value`` (fraction scale) filled in."""
-    path = Path(path)
+def load_reported(path: str | Path | None = None) -> dict:
+    """reported.yaml (default: the packaged one), checked, with each published entry's comparable ``value`` (fraction
+    scale) filled in."""
+    path = REPORTED if path is None else Path(path)
     try:
         reported = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as err:
@@ -522,7 +526,9 @@ def render(args) -> str:
             glance.append({"table": table["meta"]["title"], "anchor": f"table-{table['name']}", "rows": rows})
     compared_ids = {row["entry"]["id"] for group in glance for row in group["rows"] if row.get("entry")}
     not_reproduced = [e for k, e in reported["published"].items() if k not in compared_ids]
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(args.template_dir),
+    loader = (jinja2.PackageLoader("clipxai.report", "templates") if args.template_dir is None
+              else jinja2.FileSystemLoader(args.template_dir))
+    env = jinja2.Environment(loader=loader,
                              autoescape=jinja2.select_autoescape(["html", "j2"]), undefined=jinja2.StrictUndefined)
     env.filters["num"] = format_number
     env.filters["signed"] = signed
