@@ -22,7 +22,8 @@ import yaml
 from PIL import Image
 
 from clipxai.cli import main
-from clipxai.commands import report as report_cmd
+from clipxai.report import layouts, render
+from clipxai.report import reported as reported_mod
 from clipxai.errors import InputError
 from clipxai.viz.provenance import write_sidecar
 from conftest import REPO
@@ -288,11 +289,11 @@ def test_a_table_without_its_sidecar_is_refused_by_name(run_dir):
     render_report(root, run)
     (root / "results" / "tables" / "voc.json").unlink()
     with pytest.raises(InputError, match=r"voc\.json: \(file\): expected the sidecar"):
-        report_cmd.collect_tables([run["tables"][1]], root / "out", CONFIG, report_cmd.load_reported(REPORTED))
+        render.collect_tables([run["tables"][1]], root / "out", CONFIG, reported_mod.load_reported(REPORTED))
 
 
 def test_reported_yaml_entries_are_complete():
-    reported = report_cmd.load_reported(REPORTED)
+    reported = reported_mod.load_reported(REPORTED)
     published = reported["published"]
     for key, entry in published.items():
         assert entry["source_info"]["where"], key
@@ -314,18 +315,18 @@ def test_reported_yaml_entries_are_complete():
 def test_reported_defaults_are_the_registry_defaults():
     from clipxai import attribution
 
-    for column in report_cmd.load_reported(REPORTED)["grounding"]["columns"]:
+    for column in reported_mod.load_reported(REPORTED)["grounding"]["columns"]:
         registry = attribution.get(column["method"]).params
         assert {k: registry[k] for k in column["defaults"]} == column["defaults"], column["title"]
         assert set(column["params"]) <= set(registry), column["title"]
 
 
 def test_a_configured_method_runs_a_column_only_with_the_published_parameters():
-    clip = next(c for c in report_cmd.load_reported(REPORTED)["grounding"]["columns"] if c["title"] == "CLIP")
-    assert report_cmd.runs_column("chefer2021", {}, clip)                      # default start_layer -1
-    assert report_cmd.runs_column("chefer2021", {"start_layer": -1}, clip)
-    assert not report_cmd.runs_column("chefer2021", {"start_layer": 0}, clip)  # all blocks: not the paper's
-    assert not report_cmd.runs_column("rollout", {}, clip)
+    clip = next(c for c in reported_mod.load_reported(REPORTED)["grounding"]["columns"] if c["title"] == "CLIP")
+    assert layouts.runs_column("chefer2021", {}, clip)                      # default start_layer -1
+    assert layouts.runs_column("chefer2021", {"start_layer": -1}, clip)
+    assert not layouts.runs_column("chefer2021", {"start_layer": 0}, clip)  # all blocks: not the paper's
+    assert not layouts.runs_column("rollout", {}, clip)
 
 
 def test_reported_yaml_refuses_a_number_that_lost_its_digits(tmp_path):
@@ -334,7 +335,7 @@ def test_reported_yaml_refuses_a_number_that_lost_its_digits(tmp_path):
     path = tmp_path / "reported.yaml"
     path.write_text(yaml.safe_dump(altered))
     with pytest.raises(InputError, match="published.clip_grounding.t2i.clip.published"):
-        report_cmd.load_reported(path)
+        reported_mod.load_reported(path)
 
 
 def test_copy_of_run_renders_identically_apart_from_the_timestamp(run_dir, tmp_path_factory, monkeypatch):
@@ -430,17 +431,17 @@ def test_partial_rows_of_a_generic_table_get_no_difference(run_dir):
 
 
 def test_zeroshot_rows_flagged_incomplete_get_no_difference():
-    reported = report_cmd.load_reported(REPORTED)
+    reported = reported_mod.load_reported(REPORTED)
     key = next(k for k, e in reported["published"].items() if e["verified"])
     frame = pd.DataFrame([{"dataset": "imagenet", "model": m, "metric": "top1", "value": 0.5, "lo": 0.4, "hi": 0.6,
                            "n_images": n, "complete": complete, "reported": key}
                           for m, n, complete in (("full", 50000, True), ("first-100", 100, False))])
-    view = report_cmd.generic_view(frame, reported)
+    view = layouts.generic_view(frame, reported)
     full, partial = (row["comparison"] for row in view["rows"])
     assert full["difference"] == pytest.approx(0.5 - reported["published"][key]["value"])
     assert partial["difference"] is None and partial["why"] == "partial run: 100 entries, not the whole split"
     assert view["partial"] == "100 entries, not the whole split"
-    assert report_cmd.generic_view(frame.drop(columns=["complete"]), reported)["partial"] is None
+    assert layouts.generic_view(frame.drop(columns=["complete"]), reported)["partial"] is None
 
 
 # ------------------------------------------------------------------------------------------ golden page

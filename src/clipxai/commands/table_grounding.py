@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipxai.errors import InputError
+from clipxai.artifacts.tables import coverage_text
 from clipxai.io import write_csv, write_text
 from clipxai.viz.provenance import write_sidecar
 from clipxai.commands import _args
@@ -90,15 +91,6 @@ def with_coverage(table: pd.DataFrame) -> pd.DataFrame:
     """The table with ``complete``: the entries in scope (scored + excluded) are all the split's entries."""
     in_scope = table["n_entries"] + table["n_excluded"]
     return table.assign(complete=(in_scope >= table["n_dataset_entries"]).astype(bool))
-
-
-def coverage_text(rows: pd.DataFrame) -> str | None:
-    """``"N of M entries"`` for rows of one (data set, model) of which some are partial; None when all complete."""
-    if bool(rows["complete"].all()):
-        return None
-    pairs = sorted({(int(n + x), int(m)) for n, x, m in
-                    zip(rows["n_entries"], rows["n_excluded"], rows["n_dataset_entries"])})
-    return ", ".join(f"{n} of {m} entries" for n, m in pairs)
 
 
 def exclusion_counts(paths: list[Path]) -> pd.DataFrame:
