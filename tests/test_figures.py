@@ -14,6 +14,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clipxai.cli import main  # noqa: E402
+from clipxai.commands import _saliency  # noqa: E402
 from clipxai.errors import InputError  # noqa: E402
 from clipxai.models import toy  # noqa: E402
 from clipxai.models.registry import load_model  # noqa: E402
@@ -78,7 +79,7 @@ def test_layer_maps_have_one_map_per_block_and_the_last_is_gradcam(world):
 
     model = load_model(world["model"])
     examples = saliency.load_examples(world["data"], "val", 2)
-    images, tokens = saliency.model_inputs(model, examples, [e.phrase for e in examples])
+    images, tokens = _saliency.model_inputs(model, examples, [e.phrase for e in examples])
     attention, weighted = block_maps(model, images, tokens)
     assert len(attention) == len(weighted) == LAYERS
     assert all(m.shape == (2, *model.grid) for m in attention + weighted)

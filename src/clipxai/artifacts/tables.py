@@ -7,6 +7,15 @@ from __future__ import annotations
 
 import pandas as pd
 
+from clipxai.errors import InputError
+
+# The columns of result CSVs that one verb writes and another reads (writer and reader name them once, here).
+# explain-heads: one row per (head, rank) text of a head's description.
+HEAD_TEXT_COLUMNS = ["layer", "head", "rank", "text", "variance_explained", "side", "position", "score"]
+# score-segmentation: one row per (method, mode), read by table-imagenet-seg.
+SEGMENTATION_SCORE_COLUMNS = ["method", "mode", "n_images", "pixel_accuracy", "miou", "iou_background",
+                              "iou_foreground", "map", "top1", "registry_method", "params"]
+
 
 def coverage_text(rows: pd.DataFrame) -> str | None:
     """``"N of M entries"`` for rows of one (data set, model) of which some are partial; None when all complete.
@@ -19,3 +28,51 @@ def coverage_text(rows: pd.DataFrame) -> str | None:
     pairs = sorted({(int(n + x), int(m)) for n, x, m in
                     zip(rows["n_entries"], rows["n_excluded"], rows["n_dataset_entries"])})
     return ", ".join(f"{n} of {m} entries" for n, m in pairs)
+
+
+def read_csvs(paths: list[str], required: list[str], what: str) -> pd.DataFrame:
+    """The CSVs at ``paths`` concatenated; InputError names the file that is unreadable or lacks a ``required``
+    column (``what``: the verb that writes them)."""
+    frames = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise InputError(path, "(file)", f"a readable CSV ({err})") from None
+        missing = [c for c in required if c not in frame.columns]
+        if missing:
+            raise InputError(path, missing[0], f"a column written by {what}")
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def parse_ids(pairs: list[str], flag: str, reported: str | None) -> dict[tuple[str, str], str]:
+    """``DATASET:MODEL=ID`` arguments -> {(dataset, model): id}, each id checked against reported.yaml."""
+    known = None
+    if reported is not None:
+        import yaml
+
+        try:
+            with open(reported) as fh:
+                known = set((yaml.safe_load(fh) or {}).get("published") or {})
+        except (OSError, yaml.YAMLError) as err:
+            raise InputError(reported, "(file)", f"a readable YAML file ({err})") from None
+    ids = {}
+    for pair in pairs:
+        run, sep, key = pair.partition("=")
+        dataset, colon, model = run.partition(":")
+        if not (sep and colon and dataset and model and key):
+            raise InputError(flag, "value", f"DATASET:MODEL=ID, got {pair!r}")
+        if known is not None and key not in known:
+            raise InputError(reported, f"published.{key}", f"an entry for {flag} {pair}")
+        ids[(dataset, model)] = key
+    return ids
+
+
+def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
+    """A GitHub-style Markdown table; floats with ``digits`` decimals, NaN as an empty cell."""
+    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    for values in frame.itertuples(index=False):
+        cells = [("" if pd.isna(v) else f"{v:.{digits}f}") if isinstance(v, float) else str(v) for v in values]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -181,6 +181,14 @@ def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) 
             checkpoint_file)
 
 
+def parse_layers(text: str) -> tuple[int, ...]:
+    """``"10,11"`` -> (10, 11); empty -> ()."""
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise InputError("--spatial-layers", "value", f"comma-separated integers, got {text!r}") from None
+
+
 def add_image_set_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data``, ``--format`` and ``--devkit`` of the verbs that open a labelled image set (clipxai.heads.data)."""
     parser.add_argument("--data", required=True, help="data set root")

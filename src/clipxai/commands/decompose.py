@@ -12,6 +12,7 @@ from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
+from clipxai.commands._args import parse_layers
 
 NAME = "decompose"
 HELP = "decompose the image embeddings of images into attention-head, MLP and per-patch terms (ViT CLIP)"
@@ -31,14 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(spatial [B, layers, heads, tokens, D])")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="cpu")
-
-
-def parse_layers(text: str) -> tuple[int, ...]:
-    """``"10,11"`` -> (10, 11); empty -> ()."""
-    try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise InputError("--spatial-layers", "value", f"comma-separated integers, got {text!r}") from None
 
 
 def load_images(paths: list[str], preprocess) -> torch.Tensor:

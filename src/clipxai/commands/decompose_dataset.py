@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipxai.commands.decompose import parse_layers
+    from clipxai.commands._args import parse_layers
     from clipxai.models.decompose import write_shard
     from clipxai.models.registry import load_model
     from clipxai.protocols.datasets import model_input, open_images, resolve_device, shard_rows

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clipxai.artifacts.tables import HEAD_TEXT_COLUMNS
 from clipxai.commands._args import add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_json
@@ -18,7 +19,7 @@ from clipxai.commands import _args
 NAME = "explain-heads"
 HELP = "describe attention heads by texts (TextSpan / principal components) and score their reconstructions"
 ALGORITHMS = ("textspan", "principal")
-COLUMNS = ["layer", "head", "rank", "text", "variance_explained", "side", "position", "score"]
+COLUMNS = HEAD_TEXT_COLUMNS
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from clipxai.commands import _saliency
 from clipxai.viz import saliency
 
 NAME = "figure-layers"
@@ -18,7 +19,7 @@ RULE = "figure_layers"
 
 
 def add_arguments(parser) -> None:
-    saliency.add_model_arguments(parser)
+    _saliency.add_arguments(parser)
     parser.add_argument("--rule", default=RULE)
 
 
@@ -43,9 +44,9 @@ def block_maps(model, images: torch.Tensor, tokens: torch.Tensor) -> tuple[list,
 
 
 def run(args) -> int:
-    model = saliency.load_model_for_figure(args)
+    model = _saliency.load_model(args)
     examples = saliency.load_examples(args.data, args.split, args.n)
-    images, tokens = saliency.model_inputs(model, examples, [e.phrase for e in examples])
+    images, tokens = _saliency.model_inputs(model, examples, [e.phrase for e in examples])
     attention, weighted = block_maps(model, images, tokens)
     blocks = len(attention)
     fig, axes = saliency.grid_figure(2 * len(examples), blocks + 1)

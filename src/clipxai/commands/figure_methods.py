@@ -7,6 +7,7 @@ rollout, gradient rollout weighted by the last block's gradient (seed 001's prop
 
 from __future__ import annotations
 
+from clipxai.commands import _saliency
 from clipxai.viz import saliency
 from clipxai.commands import _args
 
@@ -17,7 +18,7 @@ DEFAULT_METHODS = ["gradcam-vit", "rollout", "rollout-last-grad", "chefer2021"]
 
 
 def add_arguments(parser) -> None:
-    saliency.add_model_arguments(parser)
+    _saliency.add_arguments(parser)
     parser.add_argument("--methods", nargs="+", action=_args.ExtendDefault, default=DEFAULT_METHODS,
                         help="registry names, one column each")
     parser.add_argument("--rule", default=RULE)
@@ -27,9 +28,9 @@ def run(args) -> int:
     from clipxai import attribution
 
     methods = [attribution.get(name) for name in args.methods]  # unknown names fail before any work
-    model = saliency.load_model_for_figure(args)
+    model = _saliency.load_model(args)
     examples = saliency.load_examples(args.data, args.split, args.n)
-    images, tokens = saliency.model_inputs(model, examples, [e.phrase for e in examples])
+    images, tokens = _saliency.model_inputs(model, examples, [e.phrase for e in examples])
     maps = [method.attribute(model, images, tokens).image for method in methods]
     fig, axes = saliency.grid_figure(len(examples), len(methods) + 1)
     for i, example in enumerate(examples):

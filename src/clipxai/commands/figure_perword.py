@@ -8,6 +8,7 @@ corrected removal (the word's tokens; ``per-word`` mode) and says so in its capt
 
 from __future__ import annotations
 
+from clipxai.commands import _saliency
 from clipxai.viz import saliency
 
 NAME = "figure-perword"
@@ -17,20 +18,20 @@ MODE = "corrected"  # per-word's removal of the word: its tokens (see clipxai.at
 
 
 def add_arguments(parser) -> None:
-    saliency.add_model_arguments(parser)
+    _saliency.add_arguments(parser)
     parser.add_argument("--rule", default=RULE)
 
 
 def run(args) -> int:
     from clipxai import attribution
 
-    model = saliency.load_model_for_figure(args)
+    model = _saliency.load_model(args)
     examples = saliency.load_examples(args.data, args.split, args.n, args.max_words)
     columns = max(len(e.words) for e in examples)
     fig, axes = saliency.grid_figure(len(examples), columns + 1)
     for i, example in enumerate(examples):
         saliency.draw_input(axes[i, 0], example, example.caption)
-        images, tokens = saliency.model_inputs(model, [example], [example.caption])
+        images, tokens = _saliency.model_inputs(model, [example], [example.caption])
         grids = [attribution.get("per-word", word=word, mode=MODE).attribute(model, images, tokens).image[0]
                  for word in example.words]
         for j in range(columns):

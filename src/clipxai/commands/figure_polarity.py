@@ -7,6 +7,7 @@ gradient (``rollout-last-grad``, parameter ``polarity``).
 
 from __future__ import annotations
 
+from clipxai.commands import _saliency
 from clipxai.viz import saliency
 
 NAME = "figure-polarity"
@@ -15,7 +16,7 @@ RULE = "figure_polarity"
 
 
 def add_arguments(parser) -> None:
-    saliency.add_model_arguments(parser)
+    _saliency.add_arguments(parser)
     parser.add_argument("--method", default="rollout-last-grad", help="a registry method with a polarity parameter")
     parser.add_argument("--rule", default=RULE)
 
@@ -25,9 +26,9 @@ def run(args) -> int:
 
     positive = attribution.get(args.method, polarity="positive")
     negative = attribution.get(args.method, polarity="negative")
-    model = saliency.load_model_for_figure(args)
+    model = _saliency.load_model(args)
     examples = saliency.load_examples(args.data, args.split, args.n)
-    images, tokens = saliency.model_inputs(model, examples, [e.phrase for e in examples])
+    images, tokens = _saliency.model_inputs(model, examples, [e.phrase for e in examples])
     maps = {"positive": positive.attribute(model, images, tokens).image,
             "negative": negative.attribute(model, images, tokens).image}
     fig, axes = saliency.grid_figure(len(examples), 3)

@@ -15,14 +15,14 @@ import logging
 import numpy as np
 import pandas as pd
 
+from clipxai.artifacts.tables import SEGMENTATION_SCORE_COLUMNS
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.commands import _args
 
 NAME = "score-segmentation"
 HELP = "score ImageNet-segmentation maps (pixAcc, mIoU, mAP) of every method"
-COLUMNS = ["method", "mode", "n_images", "pixel_accuracy", "miou", "iou_background", "iou_foreground", "map", "top1",
-           "registry_method", "params"]
+COLUMNS = SEGMENTATION_SCORE_COLUMNS
 MAP_KEYS = ("ids", "labels", "predicted", "image_grid", "faithful_predicted", "faithful_image_grid", "image_size",
             "label", "method", "params")
 

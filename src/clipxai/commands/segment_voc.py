@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clipxai.commands.zeroshot import add_model_arguments, load_for_args
+from clipxai.commands._zeroshot_model import add_model_arguments, load_for_args
 from clipxai.errors import InputError
 from clipxai.io import save_npz, write_csv
 from clipxai.commands import _args

@@ -100,7 +100,7 @@ def principal_modes_side_by_side(text_table: pd.DataFrame, modes: dict[tuple[str
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipxai.commands.explain_heads import COLUMNS
+    from clipxai.artifacts.tables import HEAD_TEXT_COLUMNS as COLUMNS
     from clipxai.protocols.tables import keys_from_path, markdown, read_csv
     from clipxai.viz.provenance import write_sidecar
 

@@ -94,7 +94,7 @@ def _same(a: float, b: float) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipxai.commands.score_segmentation import COLUMNS as SCORE_COLUMNS
+    from clipxai.artifacts.tables import SEGMENTATION_SCORE_COLUMNS as SCORE_COLUMNS
     from clipxai.protocols.tables import keys_from_path, markdown, read_csv
     from clipxai.viz.provenance import write_sidecar
 

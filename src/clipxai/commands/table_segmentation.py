@@ -24,6 +24,7 @@ import pandas as pd
 
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
+from clipxai.artifacts.tables import markdown_table, parse_ids, read_csvs
 from clipxai.commands import _args
 
 NAME = "table-segmentation"
@@ -52,52 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="per-class table of each data set")
     _args.add_output(parser, "--out-md", required=True)
     parser.add_argument("--rule", default="table_segmentation", help="rule named in the sidecars")
-
-
-def read_csvs(paths: list[str], required: list[str], what: str) -> pd.DataFrame:
-    frames = []
-    for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise InputError(path, "(file)", f"a readable CSV ({err})") from None
-        missing = [c for c in required if c not in frame.columns]
-        if missing:
-            raise InputError(path, missing[0], f"a column written by {what}")
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
-
-
-def parse_ids(pairs: list[str], flag: str, reported: str | None) -> dict[tuple[str, str], str]:
-    """``DATASET:MODEL=ID`` arguments -> {(dataset, model): id}, each id checked against reported.yaml."""
-    known = None
-    if reported is not None:
-        import yaml
-
-        try:
-            with open(reported) as fh:
-                known = set((yaml.safe_load(fh) or {}).get("published") or {})
-        except (OSError, yaml.YAMLError) as err:
-            raise InputError(reported, "(file)", f"a readable YAML file ({err})") from None
-    ids = {}
-    for pair in pairs:
-        run, sep, key = pair.partition("=")
-        dataset, colon, model = run.partition(":")
-        if not (sep and colon and dataset and model and key):
-            raise InputError(flag, "value", f"DATASET:MODEL=ID, got {pair!r}")
-        if known is not None and key not in known:
-            raise InputError(reported, f"published.{key}", f"an entry for {flag} {pair}")
-        ids[(dataset, model)] = key
-    return ids
-
-
-def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
-    """A GitHub-style Markdown table; floats with ``digits`` decimals, NaN as an empty cell."""
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for values in frame.itertuples(index=False):
-        cells = [("" if pd.isna(v) else f"{v:.{digits}f}") if isinstance(v, float) else str(v) for v in values]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def summary_table(summary: pd.DataFrame, miou_ids: dict, ji_ids: dict) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import logging
 
 import pandas as pd
 
-from clipxai.commands.table_segmentation import markdown_table, parse_ids, read_csvs
+from clipxai.artifacts.tables import markdown_table, parse_ids, read_csvs
 from clipxai.io import write_csv, write_text
 from clipxai.commands import _args
 

@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipxai.commands.zeroshot_classifier import load_classifier
+    from clipxai.artifacts.classifier import load_classifier
     from clipxai.protocols import waterbirds
     from clipxai.protocols.datasets import open_images
     from clipxai.protocols.selection import selected_pairs

@@ -18,6 +18,9 @@ from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import atomic_path, write_json
 from clipxai.commands import _args
+# Re-exported for segment-imagenet, which still imports them from here (its owner switches it to
+# clipxai.artifacts.classifier; then these names can go).
+from clipxai.artifacts.classifier import load_classifier, read_classes  # noqa: F401
 
 NAME = "zeroshot-classifier"
 HELP = "zero-shot classifier weights [D, classes] for the classes of an image set"
@@ -44,29 +47,6 @@ def templates_of(name: str) -> list:
     if name not in TEMPLATES:
         raise InputError("--templates", "value", f"one of {', '.join(TEMPLATES)}, got {name!r}")
     return zeroshot.openai_templates() if name == "openai" else ["a {}"]
-
-
-def read_classes(path: str | Path) -> dict:
-    """The JSON written beside a classifier: classnames, templates, attribution_prompt."""
-    from clipxai.data._json import read_json
-
-    path = Path(path).with_suffix(".json")
-    meta = read_json(path, "the class list written by `clipxai zeroshot-classifier`")
-    for key in ("classnames", "attribution_prompt"):
-        if key not in meta:
-            raise InputError(path, key, "a key of the class list")
-    return meta
-
-
-def load_classifier(path: str | Path) -> np.ndarray:
-    """Zero-shot weights [D, classes] (float32)."""
-    try:
-        weights = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(path, "(file)", f"a .npy of zero-shot weights ({err.__class__.__name__})") from None
-    if weights.ndim != 2:
-        raise InputError(path, "shape", f"[D, classes], got {weights.shape}")
-    return weights.astype(np.float32)
 
 
 def run(args: argparse.Namespace) -> int:

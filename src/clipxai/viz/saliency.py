@@ -17,11 +17,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
-from clipxai.commands._args import add_model_arguments as add_model_weights_arguments
 
 # Function words a per-word explanation would not be asked about (the captions' glue, not their content).
 STOP_WORDS = frozenset("a an the and or of in on at to with this that these those is are there here i can see "
@@ -38,21 +36,6 @@ class Example:
     phrase: str         # the first phrase of the image's narrative (what text->image grounding explains)
     caption: str        # the whole narrative
     words: list[str]    # content words of the image's grounded phrases, in order, for per-word saliency
-
-
-def add_model_arguments(parser) -> None:
-    """The arguments every saliency figure verb shares: data, model, examples, output."""
-    parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
-    parser.add_argument("--split", default="val")
-    add_model_weights_arguments(parser)
-    parser.add_argument("--n", type=int, default=3, help="number of example images (rows)")
-    parser.add_argument("--max-words", type=int, default=4, help="words per image (per-word saliency)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--label", default="", help="what the figure shows, for the caption (data set / model)")
-    from clipxai.commands import _args
-
-    _args.add_output(parser, "--out", required=True, help="output .png (a .pdf and a .json sidecar go beside it)")
 
 
 def content_words(texts: list[str], limit: int) -> list[str]:
@@ -94,15 +77,6 @@ def load_examples(root: str, split: str, n: int, max_words: int = 4) -> list[Exa
     return examples
 
 
-def load_model_for_figure(args):
-    """The model named by the shared arguments, on the CPU or the given device, with torch's threads set."""
-    from clipxai.models.registry import load_model
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    return load_model(args.model, args.pretrained, args.checkpoint, args.device)
-
-
 def input_files(args) -> list[str]:
     """What a saliency figure read, for its sidecar: the narratives file and the model's files (or its name)."""
     from clipxai.data import png
@@ -118,14 +92,10 @@ def input_files(args) -> list[str]:
     return files
 
 
-def model_inputs(model, examples: list[Example], texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Preprocessed images [B,3,H,W] and tokens [B,ctx] (row i: example i with text i) on the model's device."""
-    images = torch.stack([model.preprocess(e.image) for e in examples]).to(model.device)
-    return images, model.tokenizer(texts).to(model.device)
-
-
 def heat(grid, side: int) -> np.ndarray:
     """One patch-grid map [gh, gw] -> [side, side] in [0, 1] (bilinear, min-max; a constant map -> zeros)."""
+    import torch
+
     from clipxai.attribution.base import upsample
 
     grid = torch.as_tensor(np.asarray(grid, dtype=np.float32))[None]

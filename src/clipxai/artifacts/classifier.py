@@ -1,0 +1,35 @@
+"""The zero-shot classifier artifact written by ``clipxai zeroshot-classifier`` and read by the verbs that use it
+(waterbirds-ablation, segment-imagenet): ``classifier.npy`` [D, classes] (float32) and beside it a JSON with the
+class names, the templates and the one prompt per class that attribution methods are given as text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from clipxai.errors import InputError
+
+
+def read_classes(path: str | Path) -> dict:
+    """The JSON written beside a classifier: classnames, templates, attribution_prompt."""
+    from clipxai.data._json import read_json
+
+    path = Path(path).with_suffix(".json")
+    meta = read_json(path, "the class list written by `clipxai zeroshot-classifier`")
+    for key in ("classnames", "attribution_prompt"):
+        if key not in meta:
+            raise InputError(path, key, "a key of the class list")
+    return meta
+
+
+def load_classifier(path: str | Path) -> np.ndarray:
+    """Zero-shot weights [D, classes] (float32)."""
+    try:
+        weights = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(path, "(file)", f"a .npy of zero-shot weights ({err.__class__.__name__})") from None
+    if weights.ndim != 2:
+        raise InputError(path, "shape", f"[D, classes], got {weights.shape}")
+    return weights.astype(np.float32)
