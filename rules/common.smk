@@ -125,13 +125,11 @@ WEIGHTS_CACHE = "resources/weights"
 
 
 def weights_args(model):
-    """fetch-weights' `--pretrained TAG` (plus a `sources:` mirror of it) or `--checkpoint PATH` (config `checkpoint:`)."""
+    """fetch-weights' `--pretrained TAG` (plus a `sources:` mirror of it) or `--checkpoint PATH` (config `checkpoint:`,
+    which wins over a `pretrained` tag given with it)."""
     spec = MODELS[model]
     if spec.get("checkpoint"):
-        if spec.get("pretrained"):
-            raise WorkflowError(
-                f"invalid configuration: models.{model}: expected `pretrained` or `checkpoint`, not both"
-            )
+        # a local file wins; a `pretrained` tag beside it only names what the file stands for (a lab's copy)
         return f"--checkpoint {shlex.quote(spec['checkpoint'])}"
     if not spec.get("pretrained"):
         raise WorkflowError(

@@ -113,7 +113,11 @@ def zeroshot_data_args(dataset):
     spec = DATASETS[dataset]
     if spec["kind"] == "imagenet":
         devkit = f" --devkit {shlex.quote(spec['devkit'])}" if spec.get("devkit") else ""
-        return f"--classnames imagenet --templates openai --verify{devkit}"
+        expect = spec.get("expect_images", 50000)
+        return (
+            f"--classnames imagenet --templates openai --max-templates {config.get('max_templates', 0)}"
+            f" --verify --expect-images {expect}{devkit}"
+        )
     return (
         f"--classnames dataset --templates given --template 'a {{}}' --verify --expect-images {spec['n_val']}"
         f" --expect-classes {min(spec['n_val'], 30)} --no-require-wnids"

@@ -208,9 +208,11 @@ rule zeroshot_classifier:
         data=lambda wc: heads_data_args(wc.dataset),
         model=lambda wc: model_args(wc.model),
         templates=heads_section("templates") or "openai",
+        max_templates=config.get("max_templates", 0),
         device=config["device"],
     shell:
         "python -m clipxai zeroshot-classifier {params.data} {params.model} --templates {params.templates}"
+        " --max-templates {params.max_templates}"
         " --device {params.device} --out {output.weights} 2> {log}"
 
 

@@ -269,6 +269,25 @@ def test_zeroshot_verb_labels_line_up_with_class_names(colour_folders, tmp_path,
     assert json.loads(table.with_suffix(".json").read_text())["rule"] == "table_zeroshot"
 
 
+def test_zeroshot_subset_copy_and_fewer_templates_are_partial(colour_folders, tmp_path, monkeypatch):
+    """A copy holding fewer images than the complete split, or a classifier of fewer templates than the set's, is
+    scored but marked partial (the report then computes no difference from a published number)."""
+    from clipxai.commands import zeroshot
+
+    monkeypatch.setattr(zeroshot, "load_for_args", lambda args: colour_model())
+    base = ["zeroshot", "--data", str(colour_folders), "--classnames", "dataset", "--templates", "given",
+            "--template", "a {}", "--template", "a photo of a {}", "--model", "colour", "--no-progress",
+            "--verify", "--expect-images", "6", "--expect-classes", "3", "--no-require-wnids"]
+    rows = {}
+    for name, extra in (("full", []), ("subset", ["--split-images", "60"]), ("one-template", ["--max-templates", "1"])):
+        assert main(base + extra + ["--out", str(tmp_path / f"{name}.csv")]) == 0
+        rows[name] = pd.read_csv(tmp_path / f"{name}.csv").iloc[0]
+    assert rows["full"].complete and rows["full"].n_split_images == 6 and rows["full"].n_templates == 2
+    assert not rows["subset"].complete and rows["subset"].n_split_images == 60
+    assert not rows["one-template"].complete and rows["one-template"].n_templates == 1
+    assert rows["one-template"].templates == "a {}"
+
+
 def test_real_tiny_vit_runs_end_to_end(colour_voc):
     from clipxai.models.toy import tiny_config
 

@@ -48,3 +48,31 @@ def test_missing_checkpoint_is_one_line(tmp_path, capsys):
     code = cli.main(["fetch-weights", "--model", "ViT-B-32", "--checkpoint", str(tmp_path / "nope.pt"),
                      "--stamp", str(tmp_path / "w.json")])
     assert code == 2 and "nope.pt" in capsys.readouterr().err and not (tmp_path / "w.json").exists()
+
+
+def test_verbs_take_the_stamp_as_checkpoint_the_way_rules_pass_it(tmp_path, capsys):
+    """Rules pass `--checkpoint resources/models/<m>/weights.json` to every verb: the up-front argument check must
+    accept a stamp (and refuse one whose file went missing), not only .pt/.safetensors files."""
+    name = "clipxai-stamp-tiny-vocab"  # the real tokenizer's ids need the real vocabulary size
+    open_clip.factory._MODEL_CONFIGS[name] = {**TINY, "text_cfg": {**TINY["text_cfg"], "vocab_size": 49408}}
+    path = tmp_path / "tiny.safetensors"
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in open_clip.create_model(name).state_dict().items()}, str(path))
+    stamp = tmp_path / "weights.json"
+    assert cli.main(["fetch-weights", "--model", name, "--checkpoint", str(path), "--stamp", str(stamp)]) == 0
+    out = tmp_path / "classifier.npy"
+    data = tmp_path / "folders"
+    from clipxai.data import imagenet
+    import numpy as np
+
+    imagenet.write_class_folders(data, [(c, f"{c}_0.JPEG", np.zeros((8, 8, 3), np.uint8)) for c in ("a", "b")],
+                                 {"a": "cat", "b": "dog"})
+    code = cli.main(["zeroshot-classifier", "--data", str(data), "--format", "imagenet", "--model", name,
+                     "--checkpoint", str(stamp), "--templates", "caption", "--out", str(out)])
+    assert code == 0 and np.load(out).shape == (16, 2)
+    path.unlink()
+    code = cli.main(["zeroshot-classifier", "--data", str(data), "--format", "imagenet", "--model", name,
+                     "--checkpoint", str(stamp), "--templates", "caption", "--out", str(tmp_path / "again.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "weights.json" in err and "fetch the weights again" in err

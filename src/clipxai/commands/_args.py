@@ -21,6 +21,17 @@ Check = Callable[[str, str], None]  # (value, option name) -> None or raise Inpu
 _CHECKS = "clipxai_checks"  # attribute of an argparse Action: its checks, run in order on every value
 
 
+def non_negative_int(value: str) -> int:
+    """argparse type: an integer >= 0 (argparse names the option in its one-line error)."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
+non_negative_int.__name__ = "non-negative integer"  # argparse's message: "invalid non-negative integer value"
+
+
 def checked(action: argparse.Action, *checks: Check) -> argparse.Action:
     """Attach ``checks`` to an argument (an ``add_argument`` result); returns it."""
     setattr(action, _CHECKS, getattr(action, _CHECKS, ()) + checks)

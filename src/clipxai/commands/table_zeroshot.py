@@ -23,7 +23,7 @@ HELP = "zero-shot classification table (top-1/top-5 with 95% CI per data set and
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "model", "n_images", "n_classes", "n_templates", "templates", "top1", "top1_lo", "top1_hi",
+COLUMNS = ["dataset", "model", "n_images", "n_split_images", "n_classes", "n_templates", "templates", "top1", "top1_lo", "top1_hi",
            "top5", "top5_lo", "top5_hi", "chance_top1", "complete"]
 
 
@@ -44,7 +44,8 @@ def build_table(results: pd.DataFrame, ids: dict) -> pd.DataFrame:
             rows.append({"dataset": record["dataset"], "model": record["model"], "metric": metric,
                          "value": record[metric], "lo": record[f"{metric}_lo"], "hi": record[f"{metric}_hi"],
                          "chance": record["chance_top1"] if metric == "top1" else min(1.0, 5 * record["chance_top1"]),
-                         "n_images": record["n_images"], "n_classes": record["n_classes"],
+                         "n_images": record["n_images"], "n_split_images": record["n_split_images"],
+                         "n_classes": record["n_classes"],
                          "n_templates": record["n_templates"], "templates": record["templates"],
                          "complete": bool(record["complete"]),
                          "reported": ids.get((record["dataset"], record["model"]), "") if metric == "top1" else ""})
@@ -61,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
                   caption=("Top-1 and top-5 accuracy (fraction) with a bootstrap 95% interval over images. ImageNet:"
                            " open_clip's 1,000 class names, the mean of OpenAI's 80 templates per class (as CLIPpy's"
                            " evaluation); shapes: the class name in \"a {}\". complete = every image of the split was"
-                           " scored."),
+                           " scored (n_images of n_split_images) with every template; a partial row gets no"
+                           " difference from the published number."),
                   rule=args.rule, command="clipxai table-zeroshot", inputs=list(args.results), section="zero-shot")
     shown = table.assign(value=100 * table["value"], lo=100 * table["lo"], hi=100 * table["hi"],
                          chance=100 * table["chance"])

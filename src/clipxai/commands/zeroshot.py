@@ -44,8 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="openai: the 80 OpenAI ImageNet templates (default); given: the --template list")
     parser.add_argument("--template", action="append", default=[], help='a prompt template with {} for the class '
                         'name (repeatable; with --templates given), e.g. "a {}"')
+    parser.add_argument("--max-templates", type=_args.non_negative_int, default=0, metavar="N",
+                        help="only the first N templates (0 = all); fewer is a partial run (complete = false)")
     parser.add_argument("--verify", action="store_true", help="check the folder is complete before scoring")
-    parser.add_argument("--expect-images", type=int, default=50_000, help="with --verify (default 50000)")
+    parser.add_argument("--expect-images", type=int, default=50_000,
+                        help="with --verify: the images the copy holds (default 50000); fewer than the set's "
+                        "--split-images is a partial run")
+    parser.add_argument("--split-images", type=int, default=None,
+                        help="images of the complete split (default: 50000 with --classnames imagenet, else "
+                        "--expect-images with --verify, else the images found)")
     parser.add_argument("--expect-classes", type=int, default=1000, help="with --verify (default 1000)")
     parser.add_argument("--no-require-wnids", action="store_true",
                         help="with --verify: class folders need not be named by WordNet ids (synthetic sets)")
@@ -118,6 +125,17 @@ def image_logits(model, samples: list[tuple[Path, int]], weights: torch.Tensor, 
     return torch.cat(chunks)
 
 
+def split_images(args: argparse.Namespace, dataset) -> int:
+    """The images of the complete split: a copy with fewer (a subset, a rehearsal) is scored as a partial run."""
+    from clipxai.data import imagenet
+
+    if args.split_images is not None:
+        return args.split_images
+    if args.classnames == "imagenet":
+        return imagenet.N_VAL_IMAGES
+    return args.expect_images if args.verify else len(dataset.samples)
+
+
 def run(args: argparse.Namespace) -> int:
     from clipxai.data import imagenet
     from clipxai.metrics.bootstrap import ci
@@ -135,6 +153,8 @@ def run(args: argparse.Namespace) -> int:
     dataset = imagenet.load(args.data, args.devkit)
     names = class_names_for(dataset, args.classnames)
     templates = templates_for(args)
+    n_templates_all = len(templates)
+    templates = templates[:args.max_templates] if args.max_templates else templates
     samples = dataset.samples[:args.max_images] if args.max_images else dataset.samples
     if not samples:
         raise InputError(args.data, "images", "at least one image")
@@ -144,14 +164,15 @@ def run(args: argparse.Namespace) -> int:
     labels = np.array([label for _, label in samples], dtype=np.int64)
     scores = logits.numpy()
     row = {"dataset": args.dataset_label or Path(args.data).name, "model": args.model_label or args.model,
-           "n_images": len(samples), "n_classes": len(names), "n_templates": len(templates),
+           "n_images": len(samples), "n_split_images": split_images(args, dataset), "n_classes": len(names),
+           "n_templates": len(templates),
            "templates": args.templates if args.templates == "openai" else " | ".join(templates)}
     for k in (1, 5):
         correct = topk_correct(scores, labels, k).astype(np.float64)
         mean, lo, hi = ci(correct, args.seed, args.bootstrap, keys=(row["dataset"], row["model"], f"top{k}"))
         row.update({f"top{k}": mean, f"top{k}_lo": lo, f"top{k}_hi": hi})
     row.update({"chance_top1": 1.0 / len(names),
-                "complete": bool(not args.max_images or args.max_images >= len(dataset.samples))})
+                "complete": bool(row["n_images"] >= row["n_split_images"] and len(templates) == n_templates_all)})
     write_csv(args.out, pd.DataFrame([row]))
     if args.predictions:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :5]

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default=None, help="a split to open the set by (default: val, Waterbirds test)")
     add_model_arguments(parser)
     parser.add_argument("--templates", choices=TEMPLATES, default="openai")
+    parser.add_argument("--max-templates", type=_args.non_negative_int, default=0, metavar="N",
+                        help="only the first N templates (0 = all; fewer is a partial run, recorded in the JSON)")
     parser.add_argument("--device", default="auto")
     _args.add_output(parser, "--out", required=True, help="output .npy (a .json with the class names goes beside it)")
 
@@ -57,11 +59,16 @@ def run(args: argparse.Namespace) -> int:
     split = args.split or ("test" if args.format == "waterbirds" else "val")
     names = open_images(args.format, args.data, split, args.devkit).classnames
     loaded = load_model(args.model, args.pretrained, args.checkpoint, resolve_device(args.device))
-    weights = zeroshot.classifier(loaded.model, loaded.tokenizer, names, templates_of(args.templates))
+    templates = templates_of(args.templates)
+    n_all = len(templates)
+    templates = templates[:args.max_templates] if args.max_templates else templates
+    weights = zeroshot.classifier(loaded.model, loaded.tokenizer, names, templates)
     with atomic_path(args.out) as tmp:
         with open(tmp, "wb") as handle:  # a handle: np.save would append ".npy" to the temp name
             np.save(handle, weights.cpu().numpy().astype(np.float32))
     write_json(Path(args.out).with_suffix(".json"), {
-        "classnames": names, "templates": args.templates, "attribution_prompt": ATTRIBUTION_PROMPT[args.templates]})
-    log.info("zero-shot classifier for %d classes (%s templates) -> %s", len(names), args.templates, args.out)
+        "classnames": names, "templates": args.templates, "n_templates": len(templates),
+        "complete": len(templates) == n_all, "attribution_prompt": ATTRIBUTION_PROMPT[args.templates]})
+    log.info("zero-shot classifier for %d classes (%d of %d %s templates) -> %s", len(names), len(templates), n_all,
+             args.templates, args.out)
     return 0

@@ -249,6 +249,9 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
     path = Path(path)
     if not path.is_file():
         raise InputError(path, field, "an existing state-dict file")
+    if path.suffix == ".json":  # a fetch-weights stamp (what the workflow's jobs pass): check what it records
+        _check_stamp_files(path, field)
+        return
     if path.suffix not in _CHECKPOINT_SUFFIXES:
         raise InputError(path, field, f"a state dict ending in one of {', '.join(_CHECKPOINT_SUFFIXES)}")
     if path.suffix == ".safetensors":
@@ -274,6 +277,24 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
         raise InputError(path, field, f"a torch state dict ({type(err).__name__}: {_first_line(err)})") from None
     if not isinstance(state, dict):
         raise InputError(path, field, f"a state dict (a mapping of names to tensors), got {type(state).__name__}")
+
+
+def _check_stamp_files(stamp: Path, field: str) -> None:
+    """A fetch-weights stamp given as a checkpoint, checked cheaply up front: it parses and its files are there
+    with the recorded sizes (their sha256 is checked when the model is loaded: :func:`read_weights_stamp`)."""
+    try:
+        record = json.loads(stamp.read_text())
+        entries = record["files"] + list((record.get("tokenizer") or {}).get("files", []))
+        checks = [(Path(entry["path"]), int(entry["size"])) for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise InputError(stamp, field, "a state dict, or a clipxai fetch-weights stamp (files: [{path, size, "
+                         "sha256}])") from None
+    if not checks:
+        raise InputError(stamp, f"{field} files", "at least one fetched file")
+    for path, size in checks:
+        if not path.is_file() or path.stat().st_size != size:
+            raise InputError(stamp, f"{field} files.path", f"the fetched file {path} of {size} bytes (fetch the "
+                             "weights again)")
 
 
 def _first_line(err: BaseException, starting: str = "") -> str:
