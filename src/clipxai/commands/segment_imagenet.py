@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from clipxai import attribution
-    from clipxai.commands.ground import parse_method
+    from clipxai.protocols.grounding import parse_method
     from clipxai.commands.zeroshot_classifier import load_classifier, read_classes
     from clipxai.models.registry import load_model
     from clipxai.protocols import segmentation
