@@ -44,7 +44,8 @@ def _arrays(path):
 
 
 def test_several_methods_write_the_maps_each_writes_alone(inputs, tmp_path):
-    methods = ["random", CHEFER_ALL, "rollout"]
+    # chefer2021 at two start layers share one forward + backward, rollout and raw attention one forward
+    methods = ["random", CHEFER_ALL, "rollout", "chefer2021", "raw-attention"]
     together = [tmp_path / "together" / f"{i}.npz" for i in range(len(methods))]
     assert _ground(inputs, methods, together) == 0
     for i, method in enumerate(methods):
@@ -57,9 +58,32 @@ def test_several_methods_write_the_maps_each_writes_alone(inputs, tmp_path):
     first = _arrays(together[0])
     # shard 1 of 2 of the entries, both directions; the outputs are paired with the methods in order
     assert set(first["direction"]) == {"t2i", "i2t"} and len(first["entry_id"]) % 2 == 0
-    assert [str(_arrays(p)["method"]) for p in together] == ["random", "chefer2021", "rollout"]
+    assert [str(_arrays(p)["method"]) for p in together] == ["random", "chefer2021", "rollout", "chefer2021",
+                                                              "raw-attention"]
     assert json.loads(str(_arrays(together[1])["params"])) == {"start_layer": 0}
-    assert not np.array_equal(_arrays(together[1])["image_grid"], _arrays(together[2])["image_grid"])
+    for i, j in ((1, 2), (1, 3), (2, 4)):  # methods sharing a trace still give their own maps
+        assert not np.array_equal(_arrays(together[i])["image_grid"], _arrays(together[j])["image_grid"]), (i, j)
+
+
+def test_shared_traces_compute_one_trace_per_inputs_and_objective(inputs):
+    from clipxai.attribution import base
+    from clipxai.models.registry import load_model
+
+    torch.manual_seed(0)
+    model = load_model(str(inputs / "tiny.json"), None, None, torch.device("cpu"))
+    images = torch.randn(2, 3, 32, 32)
+    texts = model.tokenizer(["a red circle", "a blue square"])
+    alone = base.trace_attention(model, images, texts, base.similarity)
+    with base.shared_traces():
+        first = base.trace_attention(model, images, texts, base.similarity)
+        assert base.trace_attention(model, images, texts, base.similarity) is first
+        assert base.trace_attention(model, images, texts, base.clip_logit) is not first   # another objective
+        assert base.trace_attention(model, images.clone(), texts, base.similarity) is not first  # other tensors
+        assert base.trace_attention(model, images, texts, None) is not first
+    assert base.trace_attention(model, images, texts, base.similarity) is not first  # the block is over
+    for a, b in zip(alone.visual_grads + alone.text_grads + alone.visual_probs,
+                    first.visual_grads + first.text_grads + first.visual_probs):
+        assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("methods, outs, expected", [

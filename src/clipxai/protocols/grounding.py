@@ -7,7 +7,8 @@ patch-grid resolution; scoring upsamples them.
 
 :func:`ground_maps` runs several methods over the same entries: each batch's inputs (images read, masked, padded,
 preprocessed; captions tokenised) are built once and given to every method in turn, so a method's maps are the
-ones it would give alone (the same batches, the same tensors), for the price of one data pass.
+ones it would give alone (the same batches, the same tensors), for the price of one data pass; methods that need
+the same forward (and backward) through the model share it (:func:`clipxai.attribution.base.shared_traces`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from clipxai.attribution.base import shared_traces
 from clipxai.errors import InputError
 
 DIRECTIONS = ("t2i", "i2t")
@@ -122,8 +124,9 @@ def ground_maps(loaded, dataset, entries: list, methods: list[tuple[str, dict, o
                 batch = entries[start:start + batch_size]
                 images, tokens = batch_inputs(loaded, dataset, batch, direction)
                 token_rows = tokens.cpu().numpy().astype(np.int64)
-                for maps, (_, _, method) in zip(out, methods):
-                    result = method.attribute(loaded, images, tokens)
+                with shared_traces():  # methods needing the same forward (and backward) share it
+                    results = [method.attribute(loaded, images, tokens) for _, _, method in methods]
+                for maps, result in zip(out, results):
                     grid = (result.image.detach().float().cpu().numpy() if result.image is not None
                             else np.full((len(batch), gh, gw), np.nan, np.float32))
                     text = (result.text.detach().float().cpu().numpy() if result.text is not None
