@@ -194,6 +194,21 @@ def shards(dataset):
     return range(DATASETS[dataset]["shards"])
 
 
+# A ground job runs every grounding method over one shard: the old per-method budget (60 min) times the methods.
+GROUND_RUNTIME = 60 * len(METHODS)
+
+
+def scoring_pairs(dataset, model):
+    """score-grounding's `--maps/--out/--summary LABEL=PATH` of every grounding method of (dataset, model)."""
+    maps = [f"{m}={maps_npz(dataset, model, m, s)}" for m in METHODS for s in shards(dataset)]
+    out = [f"{m}={grounding_scores(dataset, model, m)}" for m in METHODS]
+    summary = [f"{m}={grounding_summary(dataset, model, m)}" for m in METHODS]
+    return " ".join(
+        f"--{option} {' '.join(shlex.quote(value) for value in values)}"
+        for option, values in (("maps", maps), ("out", out), ("summary", summary))
+    )
+
+
 def method_json(method):
     """A method's registry name and parameters, passed to the CLI as one JSON argument."""
     name, params = METHODS[method]

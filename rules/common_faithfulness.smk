@@ -11,6 +11,10 @@ for _m in FAITHFULNESS.get("models", []):
 FAITHFULNESS_RANDOM = next((m for m, (name, _) in METHODS.items() if name == "random"), "random")
 
 
+# A faithfulness job curves every method's maps: the old per-method budget (60 min) times the methods.
+FAITHFULNESS_RUNTIME = 60 * max(1, len(METHODS))
+
+
 # ---- paths (declared once) ----
 def faithfulness_entries(dataset, model, method):
     return f"results/{dataset}/{model}/scores/faithfulness/{method}.csv"
@@ -23,3 +27,13 @@ def all_faithfulness_entries():
         for m in FAITHFULNESS.get("models", [])
         for meth in METHODS
     ]
+
+
+def faithfulness_pairs(dataset, model):
+    """faithfulness' `--maps/--out LABEL=PATH` of every grounding method of (dataset, model)."""
+    maps = [f"{m}={maps_npz(dataset, model, m, s)}" for m in METHODS for s in shards(dataset)]
+    out = [f"{m}={faithfulness_entries(dataset, model, m)}" for m in METHODS]
+    return " ".join(
+        f"--{option} {' '.join(shlex.quote(value) for value in values)}"
+        for option, values in (("maps", maps), ("out", out))
+    )

@@ -193,6 +193,10 @@ def segmentation_methods():
     return specs
 
 
+# A segment_imagenet job maps one shard with every method: the old per-method budget (60 min) times the methods.
+SEGMENT_IMAGENET_RUNTIME = 60 * max(1, len(segmentation_methods()))
+
+
 def segmentation_method_json(label):
     name, params = segmentation_methods()[label]
     return shlex.quote(json.dumps({"method": name, "params": params}, sort_keys=True))

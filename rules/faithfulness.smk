@@ -7,37 +7,41 @@ localrules:
     figure_faithfulness,
 
 
+# One job per (data set, model) curving every method's maps (one model and data load), one CSV per method.
 rule faithfulness:
     input:
         data=lambda wc: dataset_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
-        maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
+        maps=lambda wc: [maps_npz(wc.dataset, wc.model, m, s) for m in METHODS for s in shards(wc.dataset)],
     output:
-        faithfulness_entries("{dataset}", "{model}", "{method}"),
+        [faithfulness_entries("{dataset}", "{model}", method) for method in METHODS],
     log:
-        log_path("faithfulness", "{dataset}", "{model}", "{method}"),
+        log_path("faithfulness", "{dataset}", "{model}"),
     benchmark:
-        bench_path("faithfulness", "{dataset}", "{model}", "{method}")
+        bench_path("faithfulness", "{dataset}", "{model}")
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]
     resources:
         mem_mb=4000,
-        runtime=60,
+        runtime=FAITHFULNESS_RUNTIME,
         gpu=gpu_request,
     params:
         root=lambda wc: dataset_root(wc.dataset),
         split=lambda wc: data_split(wc.dataset),
         model=lambda wc: model_args(wc.model),
+        methods=" ".join(METHODS),
+        pairs=lambda wc: faithfulness_pairs(wc.dataset, wc.model),
         steps=FAITHFULNESS.get("steps", 10),
         baseline=FAITHFULNESS.get("baseline", "mean"),
         max_entries=FAITHFULNESS.get("max_entries", 0),
         device=config["device"],
         batch_size=config["batch_size"],
     shell:
-        "python -m clipxai faithfulness --data {params.root} --split {params.split} {params.model} --maps {input.maps}"
-        " --steps {params.steps} --baseline {params.baseline} --max-entries {params.max_entries}"
-        " --batch-size {params.batch_size} --device {params.device} --threads {threads} --out {output} 2> {log}"
+        "python -m clipxai faithfulness --data {params.root} --split {params.split} {params.model}"
+        " --method {params.methods} {params.pairs} --steps {params.steps} --baseline {params.baseline}"
+        " --max-entries {params.max_entries} --batch-size {params.batch_size} --device {params.device}"
+        " --threads {threads} 2> {log}"
 
 
 rule table_faithfulness:

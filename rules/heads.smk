@@ -254,18 +254,19 @@ rule explain_heads:
         " --classifier {input.classifier} --out {output.csv} --accuracy-out {output.summary} 2> {log}"
 
 
-# ---- ImageNet segmentation: maps per (method, shard) on the GPU, scored per (data set, model) ----
+# ---- ImageNet segmentation: maps of every method per shard on the GPU (one model and data load), scored per
+# (data set, model) ----
 rule segment_imagenet:
     input:
         data=lambda wc: heads_data_inputs(wc.dataset),
         model=lambda wc: model_files(wc.model),
         classifier=lambda wc: classifier_npy(wc.dataset, wc.model),
     output:
-        segmentation_maps("{dataset}", "{model}", "{method}", "{shard}"),
+        [segmentation_maps("{dataset}", "{model}", method, "{shard}") for method in segmentation_methods()],
     log:
-        log_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}"),
+        log_path("segment_imagenet", "{dataset}", "{model}", "{shard}"),
     benchmark:
-        bench_path("segment_imagenet", "{dataset}", "{model}", "{method}", "{shard}")
+        bench_path("segment_imagenet", "{dataset}", "{model}", "{shard}")
     wildcard_constraints:
         dataset=names_of(("imagenet-seg", "shapes-imagenet-seg")),
     conda:
@@ -273,12 +274,13 @@ rule segment_imagenet:
     threads: config["threads"]
     resources:
         mem_mb=8000,
-        runtime=60,
+        runtime=SEGMENT_IMAGENET_RUNTIME,
         gpu=gpu_request,
     params:
         root=lambda wc: shlex.quote(heads_data_root(wc.dataset)),
         model=lambda wc: model_args(wc.model),
-        method=lambda wc: segmentation_method_json(wc.method),
+        methods=" ".join(segmentation_method_json(method) for method in segmentation_methods()),
+        labels=" ".join(shlex.quote(method) for method in segmentation_methods()),
         shards=lambda wc: DATASETS[wc.dataset]["shards"],
         max_images=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
         seed=config["seed"],
@@ -286,7 +288,7 @@ rule segment_imagenet:
         batch_size=config["batch_size"],
     shell:
         "python -m clipxai segment-imagenet --data {params.root} {params.model} --classifier {input.classifier}"
-        " --method {params.method} --label {wildcards.method} --shard {wildcards.shard} --shards {params.shards}"
+        " --method {params.methods} --label {params.labels} --shard {wildcards.shard} --shards {params.shards}"
         " --max-images {params.max_images} --seed {params.seed} --batch-size {params.batch_size}"
         " --device {params.device} --threads {threads} --out {output} 2> {log}"
 

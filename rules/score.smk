@@ -1,17 +1,18 @@
-# Scoring: per-entry values and summaries with bootstrap confidence intervals.
+# Scoring: per-entry values and summaries with bootstrap confidence intervals; grounding: one job per
+# (data set, model) scoring every method, one pair of tables per method.
 
 
 rule score_grounding:
     input:
         data=lambda wc: dataset_inputs(wc.dataset),
-        maps=lambda wc: [maps_npz(wc.dataset, wc.model, wc.method, s) for s in shards(wc.dataset)],
+        maps=lambda wc: [maps_npz(wc.dataset, wc.model, m, s) for m in METHODS for s in shards(wc.dataset)],
     output:
-        entries=grounding_scores("{dataset}", "{model}", "{method}"),
-        summary=grounding_summary("{dataset}", "{model}", "{method}"),
+        entries=[grounding_scores("{dataset}", "{model}", method) for method in METHODS],
+        summary=[grounding_summary("{dataset}", "{model}", method) for method in METHODS],
     log:
-        log_path("score_grounding", "{dataset}", "{model}", "{method}"),
+        log_path("score_grounding", "{dataset}", "{model}"),
     benchmark:
-        bench_path("score_grounding", "{dataset}", "{model}", "{method}")
+        bench_path("score_grounding", "{dataset}", "{model}")
     conda:
         "../envs/torch.yaml"
     resources:
@@ -24,10 +25,12 @@ rule score_grounding:
         max_entries=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
         seed=config["seed"],
         bootstrap=config["grounding"]["bootstrap"],
+        methods=" ".join(METHODS),
+        pairs=lambda wc: scoring_pairs(wc.dataset, wc.model),
     shell:
-        "python -m clipxai score-grounding --data {params.root} --split {params.split} --maps {input.maps}"
-        " --modes {params.modes} --max-entries {params.max_entries} --seed {params.seed} --bootstrap {params.bootstrap}"
-        " --out {output.entries} --summary {output.summary} 2> {log}"
+        "python -m clipxai score-grounding --data {params.root} --split {params.split} --method {params.methods}"
+        " {params.pairs} --modes {params.modes} --max-entries {params.max_entries} --seed {params.seed}"
+        " --bootstrap {params.bootstrap} 2> {log}"
 
 
 rule zeroshot_shapes:

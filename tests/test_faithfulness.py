@@ -205,3 +205,90 @@ def test_verbs_score_ground_maps_of_both_directions_and_tabulate_them(tmp_path):
     figure = tmp_path / "faithfulness_curves.png"
     assert cli.main(["figure-faithfulness", "--entries", *entries, "--out", str(figure)]) == 0
     assert figure.is_file() and json.loads(figure.with_suffix(".json").read_text())["section"] == "grounding"
+
+
+@pytest.fixture(scope="module")
+def grounded(tmp_path_factory):
+    """The shapes world, a tiny random CLIP config and two methods' maps in two shards each."""
+    import json
+
+    from clipxai import cli
+    from clipxai.data import shapes
+
+    root = tmp_path_factory.mktemp("faithfulness")
+    data = root / "shapes"
+    shapes.write_coco_png(data, shapes.ShapesConfig(seed=2, image_size=32), n_train=2, n_val=3, progress=False)
+    model = root / "tiny.json"
+    model.write_text(json.dumps({"embed_dim": 32, "vision_cfg": {"image_size": 32, "patch_size": 8, "width": 64,
+                                                                  "layers": 2, "head_width": 32},
+                                 "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 64, "heads": 2,
+                                              "layers": 2}}))
+    maps = {}
+    for method in ("random", "rollout"):
+        for shard in (0, 1):
+            torch.manual_seed(0)
+            out = root / "maps" / method / f"{shard}.npz"
+            assert cli.main(["ground", "--data", str(data), "--model", str(model), "--method", method,
+                             "--shard", str(shard), "--shards", "2", "--out", str(out)]) == 0
+            maps.setdefault(method, []).append(str(out))
+    return {"data": data, "model": model, "maps": maps}
+
+
+def _faithfulness(grounded, *argv):
+    from clipxai import cli
+
+    torch.manual_seed(0)  # the json config's random weights: the same model in every run
+    return cli.main(["faithfulness", "--data", str(grounded["data"]), "--model", str(grounded["model"]),
+                     "--steps", "4", "--batch-size", "2", *map(str, argv)])
+
+
+def test_several_methods_write_the_curves_each_writes_alone(grounded, tmp_path):
+    methods = list(grounded["maps"])
+    pairs = [f"{m}={path}" for m in methods for path in grounded["maps"][m]]
+    outs = [f"{m}={tmp_path / 'together' / m}.csv" for m in methods]
+    assert _faithfulness(grounded, "--method", *methods, "--maps", *pairs, "--out", *outs) == 0
+    for method in methods:
+        alone = tmp_path / "alone" / f"{method}.csv"
+        assert _faithfulness(grounded, "--maps", *grounded["maps"][method], "--out", alone) == 0
+        assert (tmp_path / "together" / f"{method}.csv").read_bytes() == alone.read_bytes(), method
+    import pandas as pd
+
+    rows = {m: pd.read_csv(tmp_path / "together" / f"{m}.csv") for m in methods}
+    # both shards of each method were read (one row per map row and curve), and each file is its method's
+    for method, frame in rows.items():
+        map_rows = sum(len(np.load(path)["entry_id"]) for path in grounded["maps"][method])
+        assert len(frame) == 3 * map_rows and map_rows > len(np.load(grounded["maps"][method][0])["entry_id"])
+    assert not np.array_equal(rows["random"]["auc"].to_numpy(), rows["rollout"]["auc"].to_numpy())
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["--maps", "M0", "--out", "a.csv", "b.csv"], "several methods need --method"),
+    (["--method", "random", "rollout", "--maps", "random=M0", "rollout=M1", "--out", "random=a.csv"],
+     "one file of each --method, got 0"),
+    (["--method", "random", "rollout", "--maps", "random=M0", "rollout=M1", "--out", "random=a.csv",
+      "rollout=a.csv"], "a file of one method only"),
+    (["--method", "random", "--maps", "random=M0", "rollout=M1", "--out", "random=a.csv"],
+     "a label given to --method"),
+    (["--method", "random", "rollout", "--maps", "random=M0", "--out", "random=a.csv", "rollout=b.csv"],
+     "at least one maps file of each --method"),
+    # the second method's maps name an entry the data set lacks: found before any curve is written
+    (["--method", "random", "rollout", "--maps", "random=M0", "rollout=BAD", "--out", "random=a.csv",
+      "rollout=b.csv"], "entries"),
+])
+def test_a_bad_method_list_writes_no_method_s_file(grounded, tmp_path, capsys, argv, expected):
+    bad = tmp_path / "inputs" / "bad.npz"
+    bad.parent.mkdir()
+    with np.load(grounded["maps"]["rollout"][0]) as data:
+        arrays = {key: data[key] for key in data.files}
+    np.savez(bad, **{**arrays, "entry_id": np.array(["no-such-entry"] * len(arrays["entry_id"]))})
+    names = {"M0": grounded["maps"]["random"][0], "M1": grounded["maps"]["rollout"][0], "BAD": str(bad)}
+    out = tmp_path / "out"
+    values = []
+    for value in argv:
+        label, sep, path = value.rpartition("=")
+        path = names.get(path, str(out / path) if path.endswith(".csv") else path)
+        values.append(f"{label}{sep}{path}")
+    assert _faithfulness(grounded, *values) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("clipxai faithfulness: error: ") and expected in errors[0], errors
+    assert not out.exists() or not list(out.iterdir())

@@ -382,3 +382,54 @@ def test_segment_imagenet_runs_the_faithful_geometry_on_non_square_images(world,
         expected, _ = segmentation.decomposition_maps(loaded, images, classifier)
         np.testing.assert_allclose(stored[key], expected, atol=1e-6)
     assert not np.allclose(stored["faithful_image_grid"], stored["image_grid"])
+
+
+SEG_METHODS = [("decomposition", "decomposition"), ("random", "random"),
+               ("chefer2021", json.dumps({"method": "chefer2021", "params": {"start_layer": -1}})),
+               ("chefer2021-all", json.dumps({"method": "chefer2021", "params": {"start_layer": 0}})),
+               ("raw-attention", "raw-attention")]
+
+
+def _segment(world, decomposed, methods, outs, labels=None):
+    return main(["segment-imagenet", "--data", str(world["seg"]), "--model", str(world["model"]), "--classifier",
+                 str(decomposed["classifier"]), "--shard", "1", "--shards", "2", "--batch-size", "4",
+                 "--device", "cpu", *[a for m in methods for a in ("--method", m)],
+                 *[a for label in labels or [] for a in ("--label", label)], "--out", *map(str, outs)])
+
+
+def test_segment_imagenet_with_several_methods_writes_the_maps_each_writes_alone(world, decomposed, tmp_path):
+    labels, methods = zip(*SEG_METHODS)
+    together = [tmp_path / "together" / f"{label}.npz" for label in labels]
+    assert _segment(world, decomposed, methods, together, labels) == 0
+    for label, method, path in zip(labels, methods, together):
+        alone = tmp_path / "alone" / f"{label}.npz"
+        assert _segment(world, decomposed, [method], [alone], [label]) == 0
+        with np.load(path) as a, np.load(alone) as b:
+            assert a.files == b.files
+            for key in a.files:
+                assert a[key].dtype == b[key].dtype and np.array_equal(a[key], b[key]), (label, key)
+    stored = {label: np.load(path) for label, path in zip(labels, together)}
+    # the i-th output is the i-th method's, under its label; shard 1 of 2 (3 batches of <= 4 images)
+    assert [str(stored[label]["label"]) for label in labels] == list(labels)
+    assert str(stored["chefer2021-all"]["method"]) == "chefer2021"
+    assert stored["random"]["ids"].tolist() == [str(i) for i in range(1, N_SEG, 2)]
+    maps = [stored[label]["image_grid"] for label in labels]
+    assert all(not np.array_equal(maps[i], maps[j]) for i in range(len(maps)) for j in range(i))
+
+
+@pytest.mark.parametrize("methods, outs, labels, expected", [
+    (["decomposition", "random"], ["a.npz"], None, "one output per --method"),
+    (["decomposition", "random"], ["a.npz", "b.npz"], ["a"], "one label per --method"),
+    (["decomposition", "random"], ["a.npz", "a.npz"], None, "a different file for each method"),
+    (["decomposition", "no-such-method"], ["a.npz", "b.npz"], None, "no-such-method"),
+    # fails while mapping (the tiny model has 2 blocks), after the other methods have mapped the first batch
+    (["decomposition", json.dumps({"method": "chefer2021", "params": {"start_layer": 99}})], ["a.npz", "b.npz"],
+     None, "start_layer"),
+])
+def test_segment_imagenet_with_a_bad_method_or_list_writes_no_file(world, decomposed, tmp_path, capsys, methods,
+                                                                   outs, labels, expected):
+    assert _segment(world, decomposed, methods, [tmp_path / o for o in outs], labels) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert len(errors) == 1 and errors[0].startswith("clipxai segment-imagenet: error: ") and expected in errors[0], \
+        errors
+    assert not list(tmp_path.iterdir())  # not even the good method's maps, nor a temporary file

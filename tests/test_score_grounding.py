@@ -100,6 +100,7 @@ def scored(tmp_path):
         assert score_grounding.run(args) == 0
         return tmp_path / f"{name}.csv", tmp_path / f"{name}_summary.csv"
 
+    run.root, run.maps = root, maps
     return run, ids
 
 
@@ -210,3 +211,58 @@ def test_max_entries_records_n_of_m_in_the_summary(scored, tmp_path):
     assert list(partial.columns) == score_grounding.SUMMARY_COLUMNS
     # 2 of the split's 3 entries in scope, whatever was excluded
     assert (partial.n_dataset_entries == 3).all() and ((partial.n_entries + partial.n_excluded) == 2).all()
+
+
+def _score_alone(root, maps, out, summary):
+    parser = argparse.ArgumentParser()
+    score_grounding.add_arguments(parser)
+    args = parser.parse_args(["--data", str(root), "--maps", *map(str, maps), "--seed", "3", "--bootstrap", "200",
+                              "--out", str(out), "--summary", str(summary)])
+    assert score_grounding.run(args) == 0
+
+
+def test_several_methods_in_one_run_write_the_tables_each_writes_alone(scored, tmp_path):
+    from clipxai import cli
+
+    run, _ = scored
+    root, maps = run.root, run.maps
+    # two "methods": all shards, and the second shard alone (no text->image rows: different tables)
+    methods = {"both-shards": maps, "shard_1": maps[1:]}
+    for label, paths in methods.items():
+        _score_alone(root, paths, tmp_path / f"alone-{label}.csv", tmp_path / f"alone-{label}_summary.csv")
+    pairs = {"--maps": [f"{label}={p}" for label, paths in methods.items() for p in paths],
+             "--out": [f"{label}={tmp_path / 'together' / label}.csv" for label in methods],
+             "--summary": [f"{label}={tmp_path / 'together' / label}_summary.csv" for label in methods]}
+    # through the CLI: the checks before the verb read LABEL=PATH values as their paths
+    assert cli.main(["score-grounding", "--data", str(root), "--method", *methods, "--seed", "3",
+                     "--bootstrap", "200", *[v for option, values in pairs.items() for v in (option, *values)]]) == 0
+    for label in methods:
+        for suffix in ("", "_summary"):
+            together = (tmp_path / "together" / f"{label}{suffix}.csv").read_bytes()
+            assert together == (tmp_path / f"alone-{label}{suffix}.csv").read_bytes(), (label, suffix)
+    # the two methods' tables do differ: a mix-up of the pairs would be seen
+    assert (tmp_path / "together" / "shard_1.csv").read_bytes() != (tmp_path / "together" / "both-shards.csv"
+                                                                    ).read_bytes()
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda a: a + ["--maps", "other=x.npz"], "a label given to --method"),
+    (lambda a: [v for v in a if not v.startswith("b=") or not v.endswith("_summary.csv")], "one file of each"),
+    (lambda a: [v.replace("b=", "a=") if v.endswith("b.csv") else v for v in a], "one file of each"),
+    (lambda a: [v.split("=", 1)[1] if v.endswith("a.csv") else v for v in a], "LABEL=PATH"),
+    (lambda a: [v.replace("b_summary.csv", "a_summary.csv") for v in a], "a file of one method only"),
+])
+def test_labelled_values_must_pair_every_method_with_its_files(scored, tmp_path, change, expected):
+    run, _ = scored
+    out = tmp_path / "o"
+    argv = ["--data", str(run.root), "--method", "a", "b", "--maps", f"a={run.maps[0]}", f"b={run.maps[1]}",
+            "--out", f"a={out / 'a.csv'}", f"b={out / 'b.csv'}",
+            "--summary", f"a={out / 'a_summary.csv'}", f"b={out / 'b_summary.csv'}"]
+    parser = argparse.ArgumentParser()
+    score_grounding.add_arguments(parser)
+    assert score_grounding.run(parser.parse_args(argv)) == 0  # the unchanged command is fine
+    for f in out.iterdir():
+        f.unlink()
+    with pytest.raises(InputError, match=expected):
+        score_grounding.run(parser.parse_args(change(argv)))
+    assert not list(out.iterdir())  # nothing written for any method

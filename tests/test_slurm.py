@@ -311,9 +311,10 @@ def test_a_failing_job_is_retried_reported_and_fails_the_run(failing_run):
     label = BROKEN_METHOD[0]
     assert re.search(r"Error in rule ground:", run.output), run.output[-5000:]
     jobs = [job for job in run.jobs().values() if not job.local and job.slurm_ids]
-    # Only the broken method's attribution jobs were left to run; each was tried 1 + retries times.
+    # Only the attribution jobs (every method of a shard, the broken one among them) were left to run; each was
+    # tried 1 + retries times.
     retries = int(yaml.safe_load((TEST_PROFILE / "config.yaml").read_text())["retries"])
-    assert jobs and all(job.rule == "ground" and f"method={label}" in job.wildcards for job in jobs), jobs
+    assert jobs and all(job.rule == "ground" for job in jobs), jobs
     for job in jobs:
         assert len(job.slurm_ids) == 1 + retries, job
         for slurm_id in job.slurm_ids:
@@ -321,6 +322,6 @@ def test_a_failing_job_is_retried_reported_and_fails_the_run(failing_run):
             # The job's exit status is the job-step Snakemake's (1), not clipxai's (2): the logs say why.
             assert record.state == "FAILED" and record.exit_code != "0:0", record
             assert f"SLURM-job '{slurm_id}' failed" in run.output
-    for log in (run.workdir / "logs" / "ground").rglob(f"{label}/*.log"):
-        assert "start_layer" in log.read_text(), log
+    logs = list((run.workdir / "logs" / "ground").rglob("*.log"))
+    assert logs and all("start_layer" in log.read_text() for log in logs), logs
     assert not list((run.workdir / "results").rglob(f"maps/{label}/*.npz")), "a failed job left an output"

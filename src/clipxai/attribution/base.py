@@ -10,6 +10,7 @@ is aligned with token positions, NaN at the start token, the end token and after
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, ClassVar
 
@@ -238,14 +239,46 @@ class AttentionTrace:
     text_grads: list | None
 
 
+_SHARED_TRACES: list | None = None  # inside shared_traces(): [(model, images, texts, objective, towers, trace)]
+
+
+@contextmanager
+def shared_traces():
+    """Within the block, :func:`trace_attention` computes each trace once: a call with the very same model, image
+    and text tensors (the same objects), the same objective function and towers returns the trace of the first
+    call. Several methods explaining one batch (chefer2021 at two start layers, rollout and raw attention, ...)
+    then share their forward and backward; each gets exactly the values it would compute itself. The traces are
+    held until the block ends: open it per batch. Consumers must not modify a trace's tensors in place.
+    """
+    global _SHARED_TRACES
+    outer, _SHARED_TRACES = _SHARED_TRACES, []
+    try:
+        yield
+    finally:
+        _SHARED_TRACES = outer
+
+
 def trace_attention(model, images: torch.Tensor, texts: torch.Tensor, objective: Objective | None,
                     towers=("visual", "text")) -> AttentionTrace:
     """Run both towers with explicit attention; with an objective, one backward of its sum over rows.
 
     One ``torch.autograd.grad`` call over every recorded probability tensor: one backward pass gives every
     block's gradient of every row (rows are independent). Only the probabilities are differentiated, so no
-    parameter gradients are computed or accumulated on the model.
+    parameter gradients are computed or accumulated on the model. Inside :func:`shared_traces`, a repeated call
+    returns the first call's trace.
     """
+    if _SHARED_TRACES is None:
+        return _trace_attention(model, images, texts, objective, towers)
+    key = (model, images, texts, objective, tuple(towers))
+    for *seen, trace in _SHARED_TRACES:  # held references: no object of a key can be freed and its id reused
+        if all(a is b for a, b in zip(seen[:4], key[:4])) and seen[4] == key[4]:
+            return trace
+    trace = _trace_attention(model, images, texts, objective, towers)
+    _SHARED_TRACES.append((*key, trace))
+    return trace
+
+
+def _trace_attention(model, images, texts, objective, towers) -> AttentionTrace:
     clip = model.model
     grad_mode = torch.enable_grad() if objective is not None else torch.no_grad()
     with grad_mode, record_attention(clip, towers) as record:

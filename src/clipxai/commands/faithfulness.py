@@ -1,28 +1,60 @@
-"""Verb ``faithfulness``: deletion, insertion and negative-perturbation curves of one method's grounding maps.
+"""Verb ``faithfulness``: deletion, insertion and negative-perturbation curves of grounding maps, per method.
 
 Reads the maps `clipxai ground` wrote for a (data set, model, method), rebuilds each explained pair and perturbs it
 in order of the map's relevance: image patches for text->image (replaced by a baseline image), caption tokens for
 image->text (masked to padding). Writes one row per (entry, direction, curve) with the similarity per step and the
 area under the curve (clipxai.protocols.faithfulness).
+
+One run curves one method (``--maps`` of its shards, one ``--out``) or several: ``--method A B`` and every
+``--maps`` and ``--out`` given as ``A=PATH`` / ``B=PATH``. The model and the data set are loaded once; each
+method's CSV is the one a run of it alone writes (the curves draw nothing at random), and none is written until
+every method's curves are done.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+from pathlib import Path
 
 from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
+from clipxai.errors import InputError
 
 NAME = "faithfulness"
-HELP = "perturbation curves (deletion, insertion, negative) of one method's grounding maps, both towers"
+HELP = "perturbation curves (deletion, insertion, negative) of one or more methods' grounding maps, both towers"
 log = logging.getLogger(__name__)
+
+_LABEL = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def _path_of(value: str) -> str:
+    """The path in a ``--maps/--out`` value, for the checks run before the verb: LABEL=PATH's PATH, or the value
+    itself (the single-method form; a file of that name wins over reading it as LABEL=PATH)."""
+    label, sep, path = value.partition("=")
+    return path if sep and _LABEL.fullmatch(label) and path and not Path(value).exists() else value
+
+
+def _maps_file(value: str, option: str) -> None:
+    _args.npz_file(_path_of(value), option)
+
+
+def _output_file(value: str, option: str) -> None:
+    _args.output_file(_path_of(value), option)
+
+
+_output_file.output = True
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
     add_model_arguments(parser)
-    parser.add_argument("--maps", nargs="+", action="extend", required=True, help="the method's maps .npz, every shard")
+    parser.add_argument("--method", nargs="+", action="extend", default=None, metavar="LABEL",
+                        help="curve several methods in one run: their labels; then every --maps and --out is "
+                        "LABEL=PATH")
+    _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
+                      help="the method's maps .npz, every shard (LABEL=PATH of each --method)", check=_maps_file)
     parser.add_argument("--steps", type=int, default=10, help="perturbation steps (10 = 10%% of the parts each)")
     parser.add_argument("--baseline", default="mean", choices=("mean", "blur"),
                         help="what a removed image patch shows: the image's mean colour or a blur of the image")
@@ -30,30 +62,74 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    _args.add_output(parser, "--out", required=True, help="per-entry CSV")
+    _args.add_checked(parser, "--out", nargs="+", action="extend", required=True,
+                      help="per-entry CSV (LABEL=PATH of each --method)", check=_output_file)
+
+
+def jobs_of(args) -> list[tuple[str, list[str], str]]:
+    """(label, maps files, output CSV) of every method of this run, from ``--method`` and the LABEL=PATH values
+    (or one unnamed method), checked before the model or data is read."""
+    if args.method is None:
+        if len(args.out) != 1:
+            raise InputError("--out", "count", f"one file (several methods need --method LABEL ... and LABEL=PATH "
+                             f"values), got {len(args.out)}")
+        return [("", list(args.maps), args.out[0])]
+    labels = list(args.method)
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            raise InputError("--method", label, "a label of letters, digits, '_' and '-'")
+        if labels.count(label) > 1:
+            raise InputError("--method", label, "each label once")
+    grouped = {label: {"maps": [], "out": []} for label in labels}
+    for option in ("maps", "out"):
+        for value in getattr(args, option):
+            label, sep, path = value.partition("=")
+            if not sep or not path:
+                raise InputError(f"--{option}", value, "LABEL=PATH (with --method)")
+            if label not in grouped:
+                raise InputError(f"--{option}", value, f"a label given to --method ({', '.join(labels)})")
+            grouped[label][option].append(path)
+    jobs, written = [], {}
+    for label, paths in grouped.items():
+        if not paths["maps"]:
+            raise InputError("--maps", label, "at least one maps file of each --method")
+        if len(paths["out"]) != 1:
+            raise InputError("--out", label, f"one file of each --method, got {len(paths['out'])}")
+        out = paths["out"][0]
+        if out in written:
+            raise InputError(out, "--out", f"a file of one method only; {written[out]} writes it too")
+        written[out] = label
+        jobs.append((label, paths["maps"], out))
+    return jobs
 
 
 def run(args) -> int:
     import torch
 
     from clipxai.data import png
-    from clipxai.errors import InputError
     from clipxai.io import write_csv
     from clipxai.models.registry import load_model
     from clipxai.protocols import faithfulness as protocol
 
     if args.steps < 1:
         raise InputError("--steps", "steps", f"an integer >= 1, got {args.steps}")
+    jobs = jobs_of(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
         "cpu" if args.device == "auto" else args.device)
-    lm = load_model(args.model, args.pretrained, args.checkpoint, device)
     dataset = png.load(args.data, args.split)
-    maps = protocol.select_rows(dataset, protocol.read_maps(args.maps), args.max_entries)
-    log.info("%d map rows, %d steps, baseline %s", len(maps), args.steps, args.baseline)
-    rows = protocol.curve_rows(lm, dataset, maps, steps=args.steps, baseline=args.baseline,
-                               batch_size=args.batch_size)
-    write_csv(args.out, rows)
-    log.info("wrote %s (%d rows)", args.out, len(rows))
+    # every method's maps are read and matched to the data set before the model is loaded or a curve is run
+    selected = [protocol.select_rows(dataset, protocol.read_maps(maps), args.max_entries) for _, maps, _ in jobs]
+    lm = load_model(args.model, args.pretrained, args.checkpoint, device)
+    results = []
+    for (label, _, _), maps in zip(jobs, selected):
+        log.info("%s%d map rows, %d steps, baseline %s", f"method {label}: " if label else "", len(maps),
+                 args.steps, args.baseline)
+        results.append(protocol.curve_rows(lm, dataset, maps, steps=args.steps, baseline=args.baseline,
+                                           batch_size=args.batch_size))
+    # every method's curves are done: only now is anything written, each file atomically
+    for (label, _, out), rows in zip(jobs, results):
+        write_csv(out, rows)
+        log.info("wrote %s (%d rows)", out, len(rows))
     return 0

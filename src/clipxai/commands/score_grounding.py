@@ -21,11 +21,17 @@ excluded_reason) and a summary CSV (direction, mode, n_entries, n_excluded, macr
 fg_lo, fg_hi, n_dataset_entries) with percentile-bootstrap intervals over entries. n_entries + n_excluded entries were
 in scope of the n_dataset_entries the split has: fewer with ``--max-entries``, a partial run that the report does not
 compare with the published numbers.
+
+One run scores one method (``--maps`` of its shards, ``--out``, ``--summary``) or several: ``--method A B`` and every
+``--maps``, ``--out`` and ``--summary`` given as ``A=PATH`` / ``B=PATH``. The data set is read once and each entry's
+mask prepared once for all of them; each method's tables are those a run of it alone writes (the same bootstrap
+seed and keys), and none is written unless every method was scored.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -53,19 +59,95 @@ _REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens", "image_siz
 def add_arguments(parser) -> None:
     parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
     parser.add_argument("--split", default="val")
+    parser.add_argument("--method", nargs="+", action="extend", default=None, metavar="LABEL",
+                        help="score several methods in one run: their labels; then every --maps, --out and "
+                        "--summary is LABEL=PATH")
     _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
-                      help="maps .npz files of one method (all shards)", check=_args.npz_file)
+                      help="maps .npz files (all shards) of the method, or LABEL=PATH of each --method",
+                      check=_maps_file)
     parser.add_argument("--modes", nargs="+", action=_args.ExtendDefault, choices=grounding.MODES,
                         default=list(grounding.MODES))
     parser.add_argument("--max-entries", type=int, default=0,
                         help="only the first N entries are in scope, as given to `ground` (0 = all)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (the same for every method)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--level", type=float, default=0.95, help="confidence level of the intervals")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (per-entry tensors are small: more threads only add overhead)")
-    _args.add_output(parser, "--out", required=True, help="per-entry CSV")
-    _args.add_output(parser, "--summary", required=True, help="summary CSV")
+    _args.add_checked(parser, "--out", nargs="+", action="extend", required=True,
+                      help="per-entry CSV (LABEL=PATH of each --method)", check=_output_file)
+    _args.add_checked(parser, "--summary", nargs="+", action="extend", required=True,
+                      help="summary CSV (LABEL=PATH of each --method)", check=_output_file)
+
+
+# --------------------------------------------------------------------------------------------- the methods
+
+_LABEL = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def _path_of(value: str) -> str:
+    """The path in a ``--maps/--out/--summary`` value, for the checks run before the verb: LABEL=PATH's PATH, or
+    the value itself (the single-method form; a file of that name wins over reading it as LABEL=PATH)."""
+    label, sep, path = value.partition("=")
+    return path if sep and _LABEL.fullmatch(label) and path and not Path(value).exists() else value
+
+
+def _maps_file(value: str, option: str) -> None:
+    _args.npz_file(_path_of(value), option)
+
+
+def _output_file(value: str, option: str) -> None:
+    _args.output_file(_path_of(value), option)
+
+
+_output_file.output = True
+
+
+@dataclass
+class Job:
+    """One method to score: its maps files and where its tables go."""
+
+    label: str
+    maps: list[str]
+    out: str
+    summary: str
+
+
+def jobs_of(args) -> list[Job]:
+    """The methods of this run, from ``--method`` and the LABEL=PATH values (or one unnamed method)."""
+    if args.method is None:
+        if len(args.out) != 1 or len(args.summary) != 1:
+            raise InputError("--out/--summary", "count", "one file each (several methods need --method LABEL ... "
+                             "and LABEL=PATH values)")
+        return [Job("", list(args.maps), args.out[0], args.summary[0])]
+    labels = list(args.method)
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            raise InputError("--method", label, "a label of letters, digits, '_' and '-'")
+        if labels.count(label) > 1:
+            raise InputError("--method", label, "each label once")
+    grouped: dict[str, dict[str, list[str]]] = {label: {"maps": [], "out": [], "summary": []} for label in labels}
+    for option in ("maps", "out", "summary"):
+        for value in getattr(args, option):
+            label, sep, path = value.partition("=")
+            if not sep or not path:
+                raise InputError(f"--{option}", value, "LABEL=PATH (with --method)")
+            if label not in grouped:
+                raise InputError(f"--{option}", value, f"a label given to --method ({', '.join(labels)})")
+            grouped[label][option].append(path)
+    jobs, written = [], {}
+    for label, paths in grouped.items():
+        if not paths["maps"]:
+            raise InputError("--maps", label, "at least one maps file of each --method")
+        for option in ("out", "summary"):
+            if len(paths[option]) != 1:
+                raise InputError(f"--{option}", label, f"one file of each --method, got {len(paths[option])}")
+            path = paths[option][0]
+            if path in written:
+                raise InputError(path, f"--{option}", f"a file of one method only; {written[path]} writes it too")
+            written[path] = f"{label} (--{option})"
+        jobs.append(Job(label, paths["maps"], paths["out"][0], paths["summary"][0]))
+    return jobs
 
 
 # --------------------------------------------------------------------------------------------- the maps
@@ -142,11 +224,19 @@ def _scored(entry_id: str, direction: str, mode: str, scores: dict) -> dict:
             "fg_iou": scores["fg"], "excluded_reason": ""}
 
 
-def score_t2i(entry, row: MapRow, mask: np.ndarray, mode: str) -> dict:
-    """One text->image row: Otsu on the upsampled, min-max normalised map against the prepared mask."""
+def score_t2i(entry, row: MapRow, mask: np.ndarray, mode: str, targets: dict | None = None) -> dict:
+    """One text->image row: Otsu on the upsampled, min-max normalised map against the prepared mask.
+
+    ``targets``: a cache of this entry's prepared masks, shared by the methods scored on it (the prepared mask
+    depends on the input size, mode and padding only)."""
     if not np.all(np.isfinite(row.image_grid)):
         return _excluded(entry.entry_id, "t2i", mode, "non_finite_map")
-    target = grounding.prepare_mask(mask, row.image_size, mode, padding=row.padding)
+    key = (row.image_size, mode, row.padding)
+    target = targets.get(key) if targets is not None else None
+    if target is None:
+        target = grounding.prepare_mask(mask, row.image_size, mode, padding=row.padding)
+        if targets is not None:
+            targets[key] = target
     if mode == "corrected" and not target.any():
         return _excluded(entry.entry_id, "t2i", mode, "empty_mask_at_input_size")
     relevance = grounding.upsample_unit(row.image_grid, row.image_size)
@@ -226,31 +316,49 @@ def score_entries(entries: list, mask_of: Callable, maps: dict[tuple[str, str], 
     Directions are those the maps hold (a direction whose maps are all NaN, e.g. a text-only method's images, is not
     scored). Rows sorted by (direction, mode, entry_id).
     """
+    return score_methods(entries, mask_of, {"": maps}, modes, tokenizer)[""]
+
+
+def score_methods(entries: list, mask_of: Callable, maps: dict[str, dict[tuple[str, str], MapRow]],
+                  modes: Iterable[str], tokenizer=None) -> dict[str, pd.DataFrame]:
+    """:func:`score_entries` of several methods' maps (label -> rows) in one pass over the entries: each entry's
+    mask is read and prepared once for all of them. Each method's table is the one it would get alone."""
     tokenizer = tokenizer or grounding.default_tokenizer()
     modes = list(dict.fromkeys(modes))
     in_scope = {e.entry_id for e in entries}
-    unknown = sorted({eid for eid, _ in maps if eid not in in_scope})
-    if unknown:
-        raise InputError(maps[(unknown[0], next(d for d in DIRECTIONS if (unknown[0], d) in maps))].path,
-                         "entry_id", f"ids of the data set's entries in scope, got {unknown[0]!r} "
-                         f"({len(unknown)} unknown)")
     has_map = {"t2i": _has_image_map, "i2t": _has_text_map}
-    directions = [d for d in DIRECTIONS if any(k[1] == d and has_map[d](row) for k, row in maps.items())]
-    records = []
-    for direction in directions:
-        for entry in tqdm(entries, desc=f"score {direction}", mininterval=10):
-            row = maps.get((entry.entry_id, direction))
-            if row is None:
-                records += [_excluded(entry.entry_id, direction, mode, "no_map") for mode in modes]
-                continue
-            mask = mask_of(entry) if direction == "t2i" else None
-            for mode in modes:
-                if direction == "t2i":
-                    records.append(score_t2i(entry, row, mask, mode))
-                else:
-                    records.append(score_i2t(entry, row, mode, tokenizer))
-    frame = pd.DataFrame.from_records(records, columns=ENTRY_COLUMNS)
-    return frame.sort_values(["direction", "mode", "entry_id"], kind="stable").reset_index(drop=True)
+    directions = {}
+    for label, rows in maps.items():
+        unknown = sorted({eid for eid, _ in rows if eid not in in_scope})
+        if unknown:
+            raise InputError(rows[(unknown[0], next(d for d in DIRECTIONS if (unknown[0], d) in rows))].path,
+                             "entry_id", f"ids of the data set's entries in scope, got {unknown[0]!r} "
+                             f"({len(unknown)} unknown)")
+        directions[label] = [d for d in DIRECTIONS if any(k[1] == d and has_map[d](row) for k, row in rows.items())]
+    records = {label: [] for label in maps}
+    for direction in DIRECTIONS:
+        labels = [label for label in maps if direction in directions[label]]
+        if not labels:
+            continue
+        for entry in tqdm(entries, desc=f"score {direction} ({len(labels)} methods)", mininterval=10):
+            mask, targets = None, {}
+            for label in labels:
+                row = maps[label].get((entry.entry_id, direction))
+                if row is None:
+                    records[label] += [_excluded(entry.entry_id, direction, mode, "no_map") for mode in modes]
+                    continue
+                if direction == "t2i" and mask is None:
+                    mask = mask_of(entry)
+                for mode in modes:
+                    if direction == "t2i":
+                        records[label].append(score_t2i(entry, row, mask, mode, targets))
+                    else:
+                        records[label].append(score_i2t(entry, row, mode, tokenizer))
+    frames = {}
+    for label, rows in records.items():
+        frame = pd.DataFrame.from_records(rows, columns=ENTRY_COLUMNS)
+        frames[label] = frame.sort_values(["direction", "mode", "entry_id"], kind="stable").reset_index(drop=True)
+    return frames
 
 
 def summarise(frame: pd.DataFrame, seed: int, n_resamples: int = 1000, level: float = 0.95, *,
@@ -280,15 +388,27 @@ def run(args) -> int:
     torch.set_num_threads(max(1, args.threads))
     if args.max_entries < 0:
         raise InputError("--max-entries", "max-entries", f"N >= 0, got {args.max_entries}")
+    jobs = jobs_of(args)
+    for job in jobs:  # LABEL=PATH values: the checks before the verb saw the pairs, these are the paths
+        for path in job.maps:
+            _args.npz_file(path, "--maps")
+        _args.output_file(job.out, "--out")
+        _args.output_file(job.summary, "--summary")
     dataset = png.load(args.data, args.split)
     entries = dataset.entries[:args.max_entries] if args.max_entries else dataset.entries
-    maps = read_maps(args.maps)
-    frame = score_entries(entries, dataset.mask, maps, args.modes)
-    summary = summarise(frame, args.seed, args.bootstrap, args.level, n_dataset_entries=len(dataset.entries))
-    for (direction, mode, reason), count in frame[frame["excluded_reason"] != ""].groupby(
-            ["direction", "mode", "excluded_reason"]).size().items():
-        log.info("%s %s: %d excluded (%s)", direction, mode, count, reason)
-    write_csv(args.out, frame)
-    write_csv(args.summary, summary)
-    log.info("wrote %s (%d rows) and %s", args.out, len(frame), args.summary)
+    maps = {job.label: read_maps(job.maps) for job in jobs}
+    frames = score_methods(entries, dataset.mask, maps, args.modes)
+    tables = []
+    for job in jobs:
+        frame = frames[job.label]
+        summary = summarise(frame, args.seed, args.bootstrap, args.level, n_dataset_entries=len(dataset.entries))
+        for (direction, mode, reason), count in frame[frame["excluded_reason"] != ""].groupby(
+                ["direction", "mode", "excluded_reason"]).size().items():
+            log.info("%s%s %s: %d excluded (%s)", f"{job.label}: " if job.label else "", direction, mode, count,
+                     reason)
+        tables.append((job, frame, summary))
+    for job, frame, summary in tables:  # nothing is written unless every method was scored
+        write_csv(job.out, frame)
+        write_csv(job.summary, summary)
+        log.info("wrote %s (%d rows) and %s", job.out, len(frame), job.summary)
     return 0

@@ -18,6 +18,7 @@ mIoU over the data set and AP per image.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
@@ -65,12 +66,48 @@ def decomposition_maps(loaded, images: torch.Tensor, classifier: torch.Tensor) -
 def attribution_maps(method, loaded, images: torch.Tensor, classifier: torch.Tensor, classnames: Sequence[str],
                      prompt: str) -> tuple[np.ndarray, np.ndarray]:
     """Maps [B, gh, gw] of a registry method explaining each image's predicted class, and those classes [B]."""
-    predicted = predicted_classes(loaded, images, classifier)
-    tokens = loaded.tokenizer([prompt.format(classnames[int(c)]) for c in predicted])
-    result = method.attribute(loaded, images.to(loaded.device), tokens.to(loaded.device))
-    if result.image is None:
-        raise ValueError(f"method {method.name} gives no image maps")
-    return result.image.detach().float().cpu().numpy(), predicted.numpy().astype(np.int64)
+    return batch_maps([SegmentationMethod(method.name, {}, method.name, method)], loaded, images, classifier,
+                      classnames, prompt)[0]
+
+
+@dataclass
+class SegmentationMethod:
+    """One method of a segment-imagenet run: ``name`` "decomposition" (``method`` None) or a registry name with
+    its built ``method``; ``label`` names it in the tables."""
+
+    name: str
+    params: dict
+    label: str
+    method: object = None
+
+
+def batch_maps(methods: Sequence[SegmentationMethod], loaded, images: torch.Tensor, classifier: torch.Tensor,
+               classnames: Sequence[str], prompt: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(maps [B, gh, gw], predicted classes [B]) of every method for one batch of images, in order.
+
+    Each method gets what :func:`decomposition_maps` / :func:`attribution_maps` give it alone: the registry
+    methods explain the same predicted classes (computed once, as each would compute them) with the same prompt
+    tokens and image tensor, so methods that need the same forward (and backward) share it
+    (:func:`clipxai.attribution.base.shared_traces`).
+    """
+    from clipxai.attribution.base import shared_traces
+
+    results: list = [None] * len(methods)
+    registry = [i for i, spec in enumerate(methods) if spec.method is not None]
+    for i, spec in enumerate(methods):
+        if spec.method is None:
+            results[i] = decomposition_maps(loaded, images, classifier)
+    if registry:
+        predicted = predicted_classes(loaded, images, classifier)
+        tokens = loaded.tokenizer([prompt.format(classnames[int(c)]) for c in predicted]).to(loaded.device)
+        on_device = images.to(loaded.device)
+        with shared_traces():
+            for i in registry:
+                result = methods[i].method.attribute(loaded, on_device, tokens)
+                if result.image is None:
+                    raise ValueError(f"method {methods[i].method.name} gives no image maps")
+                results[i] = (result.image.detach().float().cpu().numpy(), predicted.numpy().astype(np.int64))
+    return results
 
 
 def upsampled(grid: np.ndarray, size: int, mode: str = "corrected") -> np.ndarray:
