@@ -41,14 +41,7 @@ NO_MODEL_CODE = ("viz", "report")
 
 # Verb -> verb imports allowed for now, each with why. Delete an entry once its import is gone (the test then
 # fails if the entry lingers: test_allowed_exceptions_are_still_needed).
-ALLOWED_VERB_IMPORTS = {
-    # segment-imagenet reuses ground's method parser and zeroshot-classifier's classifier readers; another helper
-    # owns segment_imagenet.py and is moving these imports to library modules (the readers already live in
-    # clipxai.artifacts.classifier, re-exported by zeroshot_classifier until then). The lead deletes both entries
-    # after merging that work.
-    ("clipxai.commands.segment_imagenet", "clipxai.commands.ground"),
-    ("clipxai.commands.segment_imagenet", "clipxai.commands.zeroshot_classifier"),
-}
+ALLOWED_VERB_IMPORTS: set[tuple[str, str]] = set()  # none: every verb imports only library modules
 
 
 def module_name(path: Path) -> str:

@@ -56,8 +56,10 @@ def summary_value(block: tuple[str, str], method: str, direction: str, mode: str
                  + (0.1 if block == DEMO else 0.0), 4)
 
 
-def write_scores(root: Path, block: tuple[str, str], method: str, n_dataset_entries: int = 10) -> None:
-    """Summary and per-entry CSVs of 10 entries in scope, of ``n_dataset_entries`` in the split (more: partial)."""
+def write_scores(root: Path, block: tuple[str, str], method: str, n_dataset_entries: int = 10,
+                 in_scope: int = 10) -> None:
+    """Summary and per-entry CSVs of ``in_scope`` entries in scope (10 of them listed), of ``n_dataset_entries`` in
+    the split (more: partial)."""
     folder = root / "results" / block[0] / block[1] / "scores" / "grounding"
     folder.mkdir(parents=True, exist_ok=True)
     rows, entries = [], []
@@ -65,7 +67,7 @@ def write_scores(root: Path, block: tuple[str, str], method: str, n_dataset_entr
         for mode in ("corrected", "faithful"):
             mean = summary_value(block, method, direction, mode)
             excluded = 2 if (mode == "faithful" and direction == "i2t") else 0
-            rows.append({"direction": direction, "mode": mode, "n_entries": 10 - excluded, "n_excluded": excluded,
+            rows.append({"direction": direction, "mode": mode, "n_entries": in_scope - excluded, "n_excluded": excluded,
                          "macro_mean": mean, "macro_lo": round(mean - 0.02, 4), "macro_hi": round(mean + 0.02, 4),
                          "fg_mean": round(mean / 2, 4), "fg_lo": round(mean / 2 - 0.01, 4),
                          "fg_hi": round(mean / 2 + 0.01, 4), "n_dataset_entries": n_dataset_entries})
@@ -90,7 +92,8 @@ def build_run(root: Path) -> dict:
     """Hand-made result files of a finished run under ``root``; returns the report verb's arguments."""
     for block in (PAPER, DEMO):
         for method in METHODS:
-            write_scores(root, block, method)
+            # the paper block is the published split: every one of its 44,008 T2I entries in scope
+            write_scores(root, block, method, *((44008, 44008) if block == PAPER else ()))
     summaries = [f"results/{d}/{m}/scores/grounding/{meth}_summary.csv" for d, m in (PAPER, DEMO) for meth in METHODS]
     entries = [s.replace("_summary.csv", ".csv") for s in summaries]
     # a table of another rule that reproduces published numbers (generic layout, `reported` + `value` columns)
@@ -167,14 +170,14 @@ def test_paper_layout_cells_hold_reproduced_ci_published_and_difference(run_dir)
     t2i = rows[1]
     assert t2i.startswith("Text-to-Image")
     # CLIP column = chefer2021 (start_layer -1, the published setting): 0.5000 [0.4800, 0.5200], published 0.4917
-    assert "0.5000 [0.4800, 0.5200] n = 10 published 0.4917 Δ +0.0083" in t2i
+    assert "0.5000 [0.4800, 0.5200] n = 44008 published 0.4917 Δ +0.0083" in t2i
     # Random: 0.2700 vs 0.2763; CLIP-Unimodal: unimodal with the default start_layer -1: 0.4300 vs 0.4310
-    assert "0.2700 [0.2500, 0.2900] n = 10 published 0.2763 Δ -0.0063" in t2i
-    assert "0.4300 [0.4100, 0.4500] n = 10 published 0.4310 Δ -0.0010" in t2i
+    assert "0.2700 [0.2500, 0.2900] n = 44008 published 0.2763 Δ -0.0063" in t2i
+    assert "0.4300 [0.4100, 0.4500] n = 44008 published 0.4310 Δ -0.0010" in t2i
     # the all-blocks variant is not the published setting: its own column, no published value
-    assert "0.4500 [0.4300, 0.4700] n = 10" in t2i and t2i.count("published") == 3
+    assert "0.4500 [0.4300, 0.4700] n = 44008" in t2i and t2i.count("published") == 3
     i2t = rows[2]
-    assert "0.5123 [0.4923, 0.5323] n = 8 published 0.5099 Δ +0.0024" in i2t
+    assert "0.5123 [0.4923, 0.5323] n = 44006 published 0.5099 Δ +0.0024" in i2t
 
 
 def test_difference_is_not_computed_outside_the_published_setting(run_dir):
@@ -194,7 +197,7 @@ def test_faithful_and_corrected_side_by_side_with_exclusions(run_dir):
     chefer_i2t = next(r for r in protocols if r.startswith("chefer2021 i2t"))
     # faithful 0.5123, corrected 0.5134: delta +0.0011; 8 vs 10 entries scored, 2 vs 0 excluded
     assert "0.5123 [0.4923, 0.5323] 0.5134 [0.4934, 0.5334] +0.0011" in chefer_i2t
-    assert chefer_i2t.endswith("8 / 10 2 / 0")
+    assert chefer_i2t.endswith("44006 / 44008 2 / 0")
     exclusions = rows_of(table_html(html, "exclusions-grounding-png-vit-b-32-openai"))
     assert len(exclusions) == 1 + len(METHODS)  # one reason, i2t faithful, per method
     assert all("over_70_words 2" in r for r in exclusions[1:])
@@ -213,7 +216,7 @@ def test_changing_one_result_file_changes_the_report(run_dir):
     frame.to_csv(path, index=False)
     after = render_report(root, run)
     row = rows_of(table_html(after, "paper-grounding-png-vit-b-32-openai"))[1]
-    assert "0.3141 [0.3001, 0.3299] n = 10 published 0.4917 Δ -0.1776" in row
+    assert "0.3141 [0.3001, 0.3299] n = 44008 published 0.4917 Δ -0.1776" in row
     assert "0.5000 [0.4800, 0.5200]" not in " ".join(rows_of(after))
 
 
@@ -370,6 +373,29 @@ def test_zeroshot_shapes_table_collects_every_model_with_provenance(tmp_path, mo
 
 
 # ------------------------------------------------------------------------------------------ partial runs
+
+
+def test_a_miniature_split_of_the_published_kind_is_partial(run_dir):
+    """Every entry of a small PNG file in scope (a rehearsal mirror, a subset) is still not the published data:
+    "10 of 44008 entries", no difference."""
+    root, run = run_dir
+    for method in METHODS:
+        write_scores(root, PAPER, method)
+    html = render_report(root, run)
+    rows = rows_of(table_html(html, "paper-grounding-png-vit-b-32-openai"))
+    assert "0.5000 [0.4800, 0.5200] n = 10 published 0.4917 Δ n/a: partial run: 10 of 44008 entries" in rows[1]
+    assert "This is the published setting" not in html
+
+
+def test_a_local_checkpoint_under_the_published_name_gets_no_difference(run_dir, monkeypatch):
+    import copy
+
+    root, run = run_dir
+    config = copy.deepcopy(CONFIG)
+    config["models"]["vit-b-32-openai"]["checkpoint"] = "weights/local.safetensors"
+    monkeypatch.setitem(globals(), "CONFIG", config)
+    rows = rows_of(table_html(render_report(root, run), "paper-grounding-png-vit-b-32-openai"))
+    assert "n/a: a local checkpoint, not the published weights" in rows[1]
 
 
 def test_partial_grounding_run_is_marked_n_of_m_and_gets_no_difference(run_dir):

@@ -90,7 +90,7 @@ def build_methods(args: argparse.Namespace) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from clipxai.commands.zeroshot_classifier import load_classifier, read_classes
+    from clipxai.artifacts.classifier import load_classifier, read_classes
     from clipxai.models.registry import load_model
     from clipxai.protocols import segmentation
     from clipxai.protocols.datasets import open_images, resolve_device, shard_rows

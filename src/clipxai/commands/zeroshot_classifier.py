@@ -20,7 +20,6 @@ from clipxai.io import atomic_path, write_json
 from clipxai.commands import _args
 # Re-exported for segment-imagenet, which still imports them from here (its owner switches it to
 # clipxai.artifacts.classifier; then these names can go).
-from clipxai.artifacts.classifier import load_classifier, read_classes  # noqa: F401
 
 NAME = "zeroshot-classifier"
 HELP = "zero-shot classifier weights [D, classes] for the classes of an image set"

@@ -46,6 +46,21 @@ def _ci(row, metric: str = "macro") -> dict:
             "n": int(row["n_entries"]), "excluded": int(row["n_excluded"])}
 
 
+def _short_split(block: pd.DataFrame, config: dict, dataset: str, layout: dict) -> str | None:
+    """``"N of M entries"`` where the data set is of the published kind but its split holds fewer T2I entries than
+    the published one (a subset or a miniature copy: every entry of it may be in scope, yet it is not the
+    published data); None otherwise."""
+    published = (layout.get("n_entries") or {}).get("t2i")
+    kind = config.get("datasets", {}).get(dataset, {}).get("kind")
+    if not published or kind != (layout.get("applies_to") or {}).get("dataset_kind"):
+        return None
+    t2i = block[block["direction"] == "t2i"]
+    if t2i.empty or "n_dataset_entries" not in t2i:
+        return None
+    held = int(t2i["n_dataset_entries"].max())
+    return f"{held} of {int(published)} entries" if held < int(published) else None
+
+
 def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict, reported: dict) -> list[dict]:
     """Per (data set, model): the paper-layout rows, the faithful-vs-corrected rows and the exclusions."""
     layout = reported.get("grounding") or {}
@@ -63,8 +78,11 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
     for (dataset, model), block in table.groupby(["dataset", "model"], sort=False):
         comparable = setting_matches(config, dataset, model, layout.get("applies_to", {}))
         # a partial run (max_entries) is never compared with the published numbers, whatever its setting
-        partial = coverage_text(block)
+        partial = coverage_text(block) or _short_split(block, config, dataset, layout)
         why_not = f"partial run: {partial}" if partial else "different data / model"
+        if comparable and partial is None and config.get("models", {}).get(model, {}).get("checkpoint"):
+            # a local file under the published tag's name: nothing says it holds the published weights
+            comparable, why_not = False, "a local checkpoint, not the published weights"
         labels_here = list(dict.fromkeys(block["method"]))
         extra = [label for label in labels_here if label not in column_label.values()]
         faithful = block[block["mode"] == "faithful"].set_index(["method", "direction"])
