@@ -50,6 +50,7 @@ class Method:
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict] = {}
+    maps_text: ClassVar[bool] = True  # False: image maps only (``Attribution.text`` is None), so no I2T scores
 
     def __init__(self, **params):
         unknown = sorted(set(params) - set(self.defaults))

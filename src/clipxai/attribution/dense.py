@@ -25,6 +25,7 @@ def patch_embeddings(model, images: torch.Tensor) -> torch.Tensor:
 @register
 class Dense(Method):
     name = "dense"
+    maps_text = False
 
     def attribute(self, model, images, texts) -> Attribution:
         require_vit(self.name, model)

@@ -46,6 +46,7 @@ def _grid_cam(cam_class):
 
 class _ResNetCam(Method):
     defaults = {"polarity": "positive"}
+    maps_text = False
     cam_name = ""  # class name in pytorch_grad_cam
     uses_target = True
 
