@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -206,3 +207,60 @@ def add_image_set_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
                         help="on-disk format of the data set (real or the shapes world's)")
     parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
+
+
+# ------------------------------------------------------------------ several methods in one job: LABEL=PATH values
+
+LABEL = re.compile(r"[A-Za-z0-9_\-]+")
+
+
+def labelled_path(value: str) -> str:
+    """The path in a LABEL=PATH value, for the checks run before the verb, or the value itself (the single-method
+    form; a file of that name wins over reading it as LABEL=PATH)."""
+    label, sep, path = value.partition("=")
+    return path if sep and LABEL.fullmatch(label) and path and not Path(value).exists() else value
+
+
+def labelled_npz_file(value: str, option: str) -> None:
+    npz_file(labelled_path(value), option)
+
+
+def labelled_output_file(value: str, option: str) -> None:
+    output_file(labelled_path(value), option)
+
+
+labelled_output_file.output = True
+
+
+def group_by_label(args, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:
+    """``--method LABEL ...`` with LABEL=PATH values of each option: label -> option -> paths, in the order of
+    ``--method``. Every label has at least one path of each input option and exactly one of each output option, and
+    no output path belongs to two labels."""
+    labels = list(args.method)
+    for label in labels:
+        if not LABEL.fullmatch(label):
+            raise InputError("--method", label, "a label of letters, digits, '_' and '-'")
+        if labels.count(label) > 1:
+            raise InputError("--method", label, "each label once")
+    grouped = {label: {option: [] for option in inputs + outputs} for label in labels}
+    for option in inputs + outputs:
+        for value in getattr(args, option):
+            label, sep, path = value.partition("=")
+            if not sep or not path:
+                raise InputError(f"--{option}", value, "LABEL=PATH (with --method)")
+            if label not in grouped:
+                raise InputError(f"--{option}", value, f"a label given to --method ({', '.join(labels)})")
+            grouped[label][option].append(path)
+    written: dict[str, str] = {}
+    for label, paths in grouped.items():
+        for option in inputs:
+            if not paths[option]:
+                raise InputError(f"--{option}", label, f"at least one {option} file of each --method")
+        for option in outputs:
+            if len(paths[option]) != 1:
+                raise InputError(f"--{option}", label, f"one file of each --method, got {len(paths[option])}")
+            path = paths[option][0]
+            if path in written:
+                raise InputError(path, f"--{option}", f"a file of one method only; {written[path]} writes it too")
+            written[path] = f"{label} (--{option})"
+    return grouped

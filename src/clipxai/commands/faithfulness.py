@@ -14,8 +14,6 @@ every method's curves are done.
 from __future__ import annotations
 
 import logging
-import re
-from pathlib import Path
 
 from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
@@ -25,25 +23,6 @@ NAME = "faithfulness"
 HELP = "perturbation curves (deletion, insertion, negative) of one or more methods' grounding maps, both towers"
 log = logging.getLogger(__name__)
 
-_LABEL = re.compile(r"[A-Za-z0-9_\-]+")
-
-
-def _path_of(value: str) -> str:
-    """The path in a ``--maps/--out`` value, for the checks run before the verb: LABEL=PATH's PATH, or the value
-    itself (the single-method form; a file of that name wins over reading it as LABEL=PATH)."""
-    label, sep, path = value.partition("=")
-    return path if sep and _LABEL.fullmatch(label) and path and not Path(value).exists() else value
-
-
-def _maps_file(value: str, option: str) -> None:
-    _args.npz_file(_path_of(value), option)
-
-
-def _output_file(value: str, option: str) -> None:
-    _args.output_file(_path_of(value), option)
-
-
-_output_file.output = True
 
 
 def add_arguments(parser) -> None:
@@ -54,7 +33,8 @@ def add_arguments(parser) -> None:
                         help="curve several methods in one run: their labels; then every --maps and --out is "
                         "LABEL=PATH")
     _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
-                      help="the method's maps .npz, every shard (LABEL=PATH of each --method)", check=_maps_file)
+                      help="the method's maps .npz, every shard (LABEL=PATH of each --method)",
+                      check=_args.labelled_npz_file)
     parser.add_argument("--steps", type=int, default=10, help="perturbation steps (10 = 10%% of the parts each)")
     parser.add_argument("--baseline", default="mean", choices=("mean", "blur"),
                         help="what a removed image patch shows: the image's mean colour or a blur of the image")
@@ -63,7 +43,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     _args.add_checked(parser, "--out", nargs="+", action="extend", required=True,
-                      help="per-entry CSV (LABEL=PATH of each --method)", check=_output_file)
+                      help="per-entry CSV (LABEL=PATH of each --method)", check=_args.labelled_output_file)
 
 
 def jobs_of(args) -> list[tuple[str, list[str], str]]:
@@ -74,33 +54,8 @@ def jobs_of(args) -> list[tuple[str, list[str], str]]:
             raise InputError("--out", "count", f"one file (several methods need --method LABEL ... and LABEL=PATH "
                              f"values), got {len(args.out)}")
         return [("", list(args.maps), args.out[0])]
-    labels = list(args.method)
-    for label in labels:
-        if not _LABEL.fullmatch(label):
-            raise InputError("--method", label, "a label of letters, digits, '_' and '-'")
-        if labels.count(label) > 1:
-            raise InputError("--method", label, "each label once")
-    grouped = {label: {"maps": [], "out": []} for label in labels}
-    for option in ("maps", "out"):
-        for value in getattr(args, option):
-            label, sep, path = value.partition("=")
-            if not sep or not path:
-                raise InputError(f"--{option}", value, "LABEL=PATH (with --method)")
-            if label not in grouped:
-                raise InputError(f"--{option}", value, f"a label given to --method ({', '.join(labels)})")
-            grouped[label][option].append(path)
-    jobs, written = [], {}
-    for label, paths in grouped.items():
-        if not paths["maps"]:
-            raise InputError("--maps", label, "at least one maps file of each --method")
-        if len(paths["out"]) != 1:
-            raise InputError("--out", label, f"one file of each --method, got {len(paths['out'])}")
-        out = paths["out"][0]
-        if out in written:
-            raise InputError(out, "--out", f"a file of one method only; {written[out]} writes it too")
-        written[out] = label
-        jobs.append((label, paths["maps"], out))
-    return jobs
+    grouped = _args.group_by_label(args, inputs=("maps",), outputs=("out",))
+    return [(label, paths["maps"], paths["out"][0]) for label, paths in grouped.items()]
 
 
 def run(args) -> int:

@@ -31,7 +31,6 @@ seed and keys), and none is written unless every method was scored.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
@@ -64,7 +63,7 @@ def add_arguments(parser) -> None:
                         "--summary is LABEL=PATH")
     _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
                       help="maps .npz files (all shards) of the method, or LABEL=PATH of each --method",
-                      check=_maps_file)
+                      check=_args.labelled_npz_file)
     parser.add_argument("--modes", nargs="+", action=_args.ExtendDefault, choices=grounding.MODES,
                         default=list(grounding.MODES))
     parser.add_argument("--max-entries", type=int, default=0,
@@ -75,32 +74,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (per-entry tensors are small: more threads only add overhead)")
     _args.add_checked(parser, "--out", nargs="+", action="extend", required=True,
-                      help="per-entry CSV (LABEL=PATH of each --method)", check=_output_file)
+                      help="per-entry CSV (LABEL=PATH of each --method)", check=_args.labelled_output_file)
     _args.add_checked(parser, "--summary", nargs="+", action="extend", required=True,
-                      help="summary CSV (LABEL=PATH of each --method)", check=_output_file)
+                      help="summary CSV (LABEL=PATH of each --method)", check=_args.labelled_output_file)
 
 
 # --------------------------------------------------------------------------------------------- the methods
 
-_LABEL = re.compile(r"[A-Za-z0-9_\-]+")
-
-
-def _path_of(value: str) -> str:
-    """The path in a ``--maps/--out/--summary`` value, for the checks run before the verb: LABEL=PATH's PATH, or
-    the value itself (the single-method form; a file of that name wins over reading it as LABEL=PATH)."""
-    label, sep, path = value.partition("=")
-    return path if sep and _LABEL.fullmatch(label) and path and not Path(value).exists() else value
-
-
-def _maps_file(value: str, option: str) -> None:
-    _args.npz_file(_path_of(value), option)
-
-
-def _output_file(value: str, option: str) -> None:
-    _args.output_file(_path_of(value), option)
-
-
-_output_file.output = True
 
 
 @dataclass
@@ -120,34 +100,8 @@ def jobs_of(args) -> list[Job]:
             raise InputError("--out/--summary", "count", "one file each (several methods need --method LABEL ... "
                              "and LABEL=PATH values)")
         return [Job("", list(args.maps), args.out[0], args.summary[0])]
-    labels = list(args.method)
-    for label in labels:
-        if not _LABEL.fullmatch(label):
-            raise InputError("--method", label, "a label of letters, digits, '_' and '-'")
-        if labels.count(label) > 1:
-            raise InputError("--method", label, "each label once")
-    grouped: dict[str, dict[str, list[str]]] = {label: {"maps": [], "out": [], "summary": []} for label in labels}
-    for option in ("maps", "out", "summary"):
-        for value in getattr(args, option):
-            label, sep, path = value.partition("=")
-            if not sep or not path:
-                raise InputError(f"--{option}", value, "LABEL=PATH (with --method)")
-            if label not in grouped:
-                raise InputError(f"--{option}", value, f"a label given to --method ({', '.join(labels)})")
-            grouped[label][option].append(path)
-    jobs, written = [], {}
-    for label, paths in grouped.items():
-        if not paths["maps"]:
-            raise InputError("--maps", label, "at least one maps file of each --method")
-        for option in ("out", "summary"):
-            if len(paths[option]) != 1:
-                raise InputError(f"--{option}", label, f"one file of each --method, got {len(paths[option])}")
-            path = paths[option][0]
-            if path in written:
-                raise InputError(path, f"--{option}", f"a file of one method only; {written[path]} writes it too")
-            written[path] = f"{label} (--{option})"
-        jobs.append(Job(label, paths["maps"], paths["out"][0], paths["summary"][0]))
-    return jobs
+    grouped = _args.group_by_label(args, inputs=("maps",), outputs=("out", "summary"))
+    return [Job(label, paths["maps"], paths["out"][0], paths["summary"][0]) for label, paths in grouped.items()]
 
 
 # --------------------------------------------------------------------------------------------- the maps
