@@ -19,6 +19,7 @@ rule faithfulness:
         log_path("faithfulness", "{dataset}", "{model}"),
     benchmark:
         bench_path("faithfulness", "{dataset}", "{model}")
+    priority: 1  # the longest job of the DAG after its maps: started first, it overlaps the rest instead of trailing
     conda:
         "../envs/torch.yaml"
     threads: config["threads"]

@@ -200,6 +200,23 @@ def test_verbs_score_ground_maps_of_both_directions_and_tabulate_them(tmp_path):
     assert cli.main(["table-faithfulness", "--entries", *entries, "--bootstrap", "20", "--out", str(table)]) == 0
     frame = pd.read_csv(table, keep_default_na=False, na_values=[""])
     assert len(frame) == 2 * 2 * 3 and (frame["n_entries"] == 2).all()
+    # --max-entries 2 of more: every row is partial, and the report says how partial
+    from clipxai.report.layouts import row_coverage
+
+    total = int(rows["n_dataset_entries"].max())
+    assert total > 2 and not frame["complete"].any() and (frame["n_dataset_entries"] == total).all()
+    assert row_coverage(frame.iloc[0].to_dict()) == f"2 of {total} entries"
+    # without --max-entries every entry with maps is curved: complete, no coverage note
+    whole = tmp_path / "whole" / "shapes" / "tiny" / "scores" / "faithfulness" / "random.csv"
+    assert cli.main(["faithfulness", "--data", str(data), "--model", str(model), "--maps",
+                     str(tmp_path / "results" / "shapes" / "tiny" / "maps" / "random" / "0.npz"), "--steps", "5",
+                     "--batch-size", "3", "--out", str(whole)]) == 0
+    whole_table = tmp_path / "whole.csv"
+    assert cli.main(["table-faithfulness", "--entries", str(whole), "--bootstrap", "20", "--out",
+                     str(whole_table)]) == 0
+    whole_frame = pd.read_csv(whole_table, keep_default_na=False, na_values=[""])
+    assert whole_frame["complete"].all() and (whole_frame["n_entries"] + whole_frame["n_excluded"] == total).all()
+    assert row_coverage(whole_frame.iloc[0].to_dict()) is None
     assert frame[frame["method"] == "random"]["vs_random_mean"].isna().all()
     assert frame[frame["method"] == "chefer2021"]["vs_random_mean"].notna().all()
     figure = tmp_path / "faithfulness_curves.png"

@@ -129,11 +129,16 @@ def test_grounding_has_both_directions_for_every_method_and_partial_runs_are_lab
     table = pd.read_csv(workdir / "results" / "tables" / "grounding.csv")
     assert set(table.loc[table.direction == "t2i", "method"]) == set(methods)
     assert set(table.loc[table.direction == "i2t", "method"]) == text_maps
-    assert not table["complete"].any()  # a handful of COCO images: never the published 44,008 entries
+    # every entry of the miniature copy is in scope (`complete`: no max_entries), yet it is not the published split
+    # of 44,008 entries: the report says so ("N of 44008 entries", below) and computes no difference
+    assert table["complete"].all() and (table["n_dataset_entries"] < 44008).all()
     zeroshot = pd.read_csv(workdir / "results" / "tables" / "zeroshot_classification.csv")
     assert not zeroshot["complete"].any() and (zeroshot["n_split_images"] == 50000).all()
+    faithfulness = pd.read_csv(workdir / "results" / "tables" / "faithfulness.csv")
+    assert not faithfulness["complete"].any() and (faithfulness["n_entries"] + faithfulness["n_excluded"] <= 4).all()
     html = (workdir / "results" / "report" / "index.html").read_text()
     assert "This is the published setting" not in html
+    assert re.search(r"[1-4] of 26 entries", html)  # faithfulness.max_entries: 4 of the mirror's PNG entries
     assert re.search(r"\d+ of 44008 entries", html) and "6 of 50000 entries" in html
 
 

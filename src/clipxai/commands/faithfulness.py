@@ -75,7 +75,8 @@ def run(args) -> int:
         "cpu" if args.device == "auto" else args.device)
     dataset = png.load(args.data, args.split)
     # every method's maps are read and matched to the data set before the model is loaded or a curve is run
-    selected = [protocol.select_rows(dataset, protocol.read_maps(maps), args.max_entries) for _, maps, _ in jobs]
+    every_row = [protocol.read_maps(maps) for _, maps, _ in jobs]
+    selected = [protocol.select_rows(dataset, rows, args.max_entries) for rows in every_row]
     lm = load_model(args.model, args.pretrained, args.checkpoint, device)
     results = []
     for (label, _, _), maps in zip(jobs, selected):
@@ -84,7 +85,9 @@ def run(args) -> int:
         results.append(protocol.curve_rows(lm, dataset, maps, steps=args.steps, baseline=args.baseline,
                                            batch_size=args.batch_size))
     # every method's curves are done: only now is anything written, each file atomically
-    for (label, _, out), rows in zip(jobs, results):
+    for (label, _, out), rows, maps in zip(jobs, results, every_row):
+        # what --max-entries left out is visible downstream: the entries with maps, per direction, beside each row
+        rows = rows.assign(n_dataset_entries=rows["direction"].map(maps.groupby("direction")["entry_id"].nunique()))
         write_csv(out, rows)
         log.info("wrote %s (%d rows)", out, len(rows))
     return 0

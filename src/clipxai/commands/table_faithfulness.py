@@ -19,7 +19,8 @@ NAME = "table-faithfulness"
 HELP = "faithfulness table: deletion / insertion / negative-perturbation AUC per method with 95% CIs vs random"
 RULE = "table_faithfulness"
 COLUMNS = ["dataset", "model", "method", "direction", "curve", "n_entries", "n_excluded", "auc_mean", "auc_lo",
-           "auc_hi", "vs_random_mean", "vs_random_lo", "vs_random_hi", "better_than_random"]
+           "auc_hi", "vs_random_mean", "vs_random_lo", "vs_random_hi", "better_than_random", "n_dataset_entries",
+           "complete"]
 
 
 def add_arguments(parser) -> None:
@@ -30,6 +31,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--bootstrap", type=int, default=1000)
     _args.add_output(parser, "--out", required=True, help="results/tables/faithfulness.csv (a .json sidecar beside it)")
     parser.add_argument("--rule", default=RULE)
+
+
+def _coverage(block: pd.DataFrame) -> dict:
+    """``n_dataset_entries`` (entries with maps in this direction) and ``complete`` (all of them curved, no
+    ``--max-entries``) of one (method, direction, curve) block."""
+    if block.empty:
+        return {"n_dataset_entries": 0, "complete": True}
+    total = int(block["n_dataset_entries"].max())
+    return {"n_dataset_entries": total, "complete": bool(len(block) >= total)}
 
 
 def summarise(frames: dict[tuple[str, str, str], pd.DataFrame], random_label: str, seed: int,
@@ -50,7 +60,8 @@ def summarise(frames: dict[tuple[str, str, str], pd.DataFrame], random_label: st
                 record = {"dataset": dataset, "model": model, "method": method, "direction": direction,
                           "curve": curve, "n_entries": len(scored), "n_excluded": len(block) - len(scored),
                           "auc_mean": mean, "auc_lo": lo, "auc_hi": hi, "vs_random_mean": float("nan"),
-                          "vs_random_lo": float("nan"), "vs_random_hi": float("nan"), "better_than_random": ""}
+                          "vs_random_lo": float("nan"), "vs_random_hi": float("nan"), "better_than_random": "",
+                          **_coverage(block)}
                 if floor is not None and method != random_label:
                     base = floor[(floor["direction"] == direction) & (floor["curve"] == curve)
                                  & (floor["excluded_reason"] == "")].set_index("entry_id")["auc"]
@@ -88,6 +99,7 @@ def run(args) -> int:
                  "(replaced by a baseline image), image->text caption tokens (masked to padding). Mean over entries "
                  "with bootstrap 95% CI; vs_random = paired difference from the random maps on the same entries. "
                  "Insertion and negative perturbation visit the same inputs in opposite order, so their areas "
-                 "nearly agree."),
+                 "nearly agree. complete = every entry with maps was curved (n_entries + n_excluded of "
+                 "n_dataset_entries); fewer with faithfulness.max_entries, a partial run."),
         rule=args.rule, command=f"clipxai {NAME}", inputs=[str(p) for p in args.entries], section="grounding")
     return 0

@@ -133,7 +133,7 @@ def read_entry_curves(path: str | Path) -> tuple[str, str, str, pd.DataFrame]:
         frame = pd.read_csv(path, dtype={"entry_id": str}, keep_default_na=False, na_values=[""])
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise InputError(path, "(file)", f"per-entry faithfulness curves ({err})") from None
-    for column in ("entry_id", "direction", "curve", "auc", "excluded_reason", "s0"):
+    for column in ("entry_id", "direction", "curve", "auc", "excluded_reason", "s0", "n_dataset_entries"):
         if column not in frame.columns:
             raise InputError(path, column, "a column of the per-entry curves (clipxai faithfulness)")
     frame["excluded_reason"] = frame["excluded_reason"].astype(object).where(frame["excluded_reason"].notna(), "")

@@ -154,6 +154,9 @@ def row_coverage(record: dict) -> str | None:
     if complete is None or str(complete).strip().lower() in ("true", "1", "1.0"):
         return None
     n, m = record.get("n_images"), record.get("n_split_images")
+    if n is None and record.get("n_entries") is not None and record.get("n_dataset_entries") is not None:
+        in_scope = int(record["n_entries"]) + int(record.get("n_excluded") or 0)
+        return f"{in_scope} of {int(record['n_dataset_entries'])} entries"
     if n is None:
         return "not every entry of the split"
     return f"{int(n)} of {int(m)} entries" if m is not None else f"{int(n)} entries, not the whole split"
