@@ -297,7 +297,9 @@ def test_a_bad_method_list_writes_no_method_s_file(grounded, tmp_path, capsys, a
     bad.parent.mkdir()
     with np.load(grounded["maps"]["rollout"][0]) as data:
         arrays = {key: data[key] for key in data.files}
-    np.savez(bad, **{**arrays, "entry_id": np.array(["no-such-entry"] * len(arrays["entry_id"]))})
+    # distinct ids (one row per entry and direction), none of them the data set's
+    ids = [f"no-such-entry-{entry_id}" for entry_id in arrays["entry_id"]]
+    np.savez(bad, **{**arrays, "entry_id": np.array(ids)})
     names = {"M0": grounded["maps"]["random"][0], "M1": grounded["maps"]["rollout"][0], "BAD": str(bad)}
     out = tmp_path / "out"
     values = []

@@ -264,3 +264,15 @@ def group_by_label(args, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> d
                 raise InputError(path, f"--{option}", f"a file of one method only; {written[path]} writes it too")
             written[path] = f"{label} (--{option})"
     return grouped
+
+
+def one_output_per_method(methods: list[str], outs: list[str]) -> None:
+    """``--method A B ... --out a b ...``: as many outputs as methods, no file written by two of them."""
+    if len(outs) != len(methods):
+        raise InputError("--out", "count", f"one output per --method ({len(methods)}), got {len(outs)}")
+    seen: dict[str, int] = {}
+    for i, out in enumerate(outs):
+        if out in seen:
+            raise InputError(out, "--out", f"a different file for each method; methods {seen[out] + 1} and {i + 1} "
+                             "both write it")
+        seen[out] = i

@@ -16,7 +16,6 @@ import logging
 
 import torch
 
-from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
@@ -50,14 +49,7 @@ def build_methods(args) -> list[tuple[str, dict, object]]:
     from clipxai.protocols.grounding import parse_method
     from clipxai.seeding import derive_seed
 
-    if len(args.out) != len(args.method):
-        raise InputError("--out", "count", f"one output per --method ({len(args.method)}), got {len(args.out)}")
-    seen = {}
-    for i, out in enumerate(args.out):
-        if out in seen:
-            raise InputError(out, "--out", f"a different file for each method; methods {seen[out] + 1} and {i + 1} "
-                             "both write it")
-        seen[out] = i
+    _args.one_output_per_method(args.method, args.out)
     methods = []
     for text in args.method:
         name, params = parse_method(text)

@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from clipxai.artifacts.maps import MapRow, read_maps  # noqa: F401 (read_maps: this verb's API)
 from clipxai.errors import InputError
 from clipxai.io import write_csv
 from clipxai.metrics import bootstrap, grounding
@@ -52,7 +52,6 @@ DIRECTIONS = ("t2i", "i2t")
 ENTRY_COLUMNS = ["entry_id", "direction", "mode", "macro_iou", "fg_iou", "excluded_reason"]
 SUMMARY_COLUMNS = ["direction", "mode", "n_entries", "n_excluded", "macro_mean", "macro_lo", "macro_hi",
                    "fg_mean", "fg_lo", "fg_hi", "n_dataset_entries"]
-_REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens", "image_size")
 
 
 def add_arguments(parser) -> None:
@@ -105,56 +104,6 @@ def jobs_of(args) -> list[Job]:
 
 
 # --------------------------------------------------------------------------------------------- the maps
-
-
-@dataclass
-class MapRow:
-    """One (entry, direction) row of a maps file."""
-
-    path: str
-    image_grid: np.ndarray   # [gh, gw]
-    text: np.ndarray         # [ctx]
-    tokens: np.ndarray       # [ctx]
-    image_size: int
-    padding: str
-
-
-def read_maps(paths: Iterable[str | Path]) -> dict[tuple[str, str], MapRow]:
-    """Every row of the maps files, keyed by (entry_id, direction); a duplicate key or a malformed file raises."""
-    rows: dict[tuple[str, str], MapRow] = {}
-    for path in paths:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as err:
-            raise InputError(path, "(file)", f"a maps .npz written by `clipxai ground` ({err})") from None
-        for key in _REQUIRED:
-            if key not in arrays:
-                raise InputError(path, key, "an array of the maps file (see docs/contracts.md)")
-        ids, directions = arrays["entry_id"], arrays["direction"]
-        grid, text, tokens = arrays["image_grid"], arrays["text"], arrays["tokens"]
-        n = ids.shape[0] if ids.ndim == 1 else -1
-        if n < 0 or directions.shape != (n,) or grid.ndim != 3 or grid.shape[0] != n or text.ndim != 2 \
-                or text.shape[0] != n or tokens.shape != text.shape:
-            raise InputError(path, "shapes", "entry_id [P], direction [P], image_grid [P,gh,gw], text and tokens "
-                             f"[P,ctx]; got {ids.shape}, {directions.shape}, {grid.shape}, {text.shape}, "
-                             f"{tokens.shape}")
-        if arrays["image_size"].ndim != 0 or int(arrays["image_size"]) < 1:
-            raise InputError(path, "image_size", "a positive scalar (the model input side in pixels)")
-        padding = str(arrays["padding"]) if "padding" in arrays else "faithful"
-        if padding not in ("faithful", "exact"):
-            raise InputError(path, "padding", f"'faithful' or 'exact', got {padding!r}")
-        image_size = int(arrays["image_size"])
-        for i in range(n):
-            direction = str(directions[i])
-            if direction not in DIRECTIONS:
-                raise InputError(path, f"direction[{i}]", f"one of {DIRECTIONS}, got {direction!r}")
-            key = (str(ids[i]), direction)
-            if key in rows:
-                raise InputError(path, f"entry_id[{i}]", f"one row per entry and direction; {key} is also in "
-                                 f"{rows[key].path}")
-            rows[key] = MapRow(str(path), grid[i], text[i], tokens[i], image_size, padding)
-    return rows
 
 
 def _has_image_map(row: MapRow) -> bool:

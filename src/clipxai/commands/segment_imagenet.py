@@ -64,17 +64,9 @@ def build_methods(args: argparse.Namespace) -> list:
     from clipxai.protocols.grounding import parse_method
     from clipxai.seeding import derive_seed
 
-    count = len(args.method)
-    if len(args.out) != count:
-        raise InputError("--out", "count", f"one output per --method ({count}), got {len(args.out)}")
-    if args.label is not None and len(args.label) != count:
-        raise InputError("--label", "count", f"one label per --method ({count}), got {len(args.label)}")
-    seen = {}
-    for i, out in enumerate(args.out):
-        if out in seen:
-            raise InputError(out, "--out", f"a different file for each method; methods {seen[out] + 1} and {i + 1} "
-                             "both write it")
-        seen[out] = i
+    _args.one_output_per_method(args.method, args.out)
+    if args.label is not None and len(args.label) != len(args.method):
+        raise InputError("--label", "count", f"one label per --method ({len(args.method)}), got {len(args.label)}")
     methods = []
     for i, text in enumerate(args.method):
         name, params = parse_method(text)

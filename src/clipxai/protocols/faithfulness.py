@@ -18,35 +18,20 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from clipxai.artifacts import maps as maps_files
 from clipxai.errors import InputError
 from clipxai.metrics import faithfulness as fa
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("t2i", "i2t")
-_REQUIRED = ("entry_id", "direction", "image_grid", "text", "tokens")
 
 
 def read_maps(paths) -> pd.DataFrame:
-    """Rows of maps files: entry_id, direction, image_grid [gh,gw], text [ctx], tokens [ctx], padding."""
-    records = []
-    for path in paths:
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {key: data[key] for key in data.files}
-        except (OSError, ValueError) as err:
-            raise InputError(path, "(file)", f"a maps .npz written by `clipxai ground` ({err})") from None
-        for key in _REQUIRED:
-            if key not in arrays:
-                raise InputError(path, key, "an array of the maps file (see docs/contracts.md)")
-        n = arrays["entry_id"].shape[0]
-        if arrays["image_grid"].shape[0] != n or arrays["tokens"].shape != arrays["text"].shape \
-                or arrays["text"].shape[0] != n or arrays["direction"].shape != (n,):
-            raise InputError(path, "shapes", "entry_id [P], direction [P], image_grid [P,gh,gw], text, tokens [P,ctx]")
-        padding = str(arrays["padding"]) if "padding" in arrays else "faithful"
-        for i in range(n):
-            records.append({"entry_id": str(arrays["entry_id"][i]), "direction": str(arrays["direction"][i]),
-                            "image_grid": arrays["image_grid"][i], "text": arrays["text"][i],
-                            "tokens": arrays["tokens"][i], "padding": padding})
+    """Rows of maps files (clipxai.artifacts.maps): entry_id, direction, image_grid [gh,gw], text [ctx], tokens
+    [ctx], padding."""
+    records = [{"entry_id": entry_id, "direction": direction, "image_grid": row.image_grid, "text": row.text,
+                "tokens": row.tokens, "padding": row.padding}
+               for (entry_id, direction), row in maps_files.read_maps(paths).items()]
     return pd.DataFrame.from_records(records, columns=["entry_id", "direction", "image_grid", "text", "tokens",
                                                        "padding"])
 
