@@ -478,8 +478,9 @@ def _write_weights(out: Path, archs: list[str]) -> None:
 
     for arch in archs:
         (out / "weights").mkdir(exist_ok=True)
-        (out / "weights" / f"{arch}.safetensors").write_bytes(
-            save(open_clip_state(arch), metadata={"format": "pt", "clipxai": f"rehearsal random {arch}"}))
+        # one metadata key only: safetensors writes its metadata map in a random order, so two keys give one of
+        # two byte strings per call (and the mirror's checksums would change from run to run)
+        (out / "weights" / f"{arch}.safetensors").write_bytes(save(open_clip_state(arch), metadata={"format": "pt"}))
 
 
 # ------------------------------------------------------------------------------------------------ the mirror
