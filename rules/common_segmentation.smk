@@ -124,6 +124,15 @@ def zeroshot_data_args(dataset):
     )
 
 
+def voc_split_images(dataset):
+    """The real VOC2012 list's image count for `--split-images` (a smaller copy is partial); 0 (the copy's own list)
+    for a VOC-format data set of another kind, such as the shapes world's."""
+    from clipxai.data.voc import VOC2012_SPLIT_IMAGES
+
+    spec = DATASETS[dataset]
+    return VOC2012_SPLIT_IMAGES.get(spec.get("split", "val"), 0) if spec["kind"] == "voc" else 0
+
+
 def segmentation_pairs():
     return [(d, m) for d in SEGMENTATION["datasets"] for m in SEGMENTATION["models"]]
 

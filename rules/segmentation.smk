@@ -116,6 +116,7 @@ rule segment_voc:
         classes=lambda wc: "voc-extended" if DATASETS[wc.dataset]["kind"] == "voc" else "dataset",
         prompt=lambda wc: "clippy" if DATASETS[wc.dataset]["kind"] == "voc" else "a {}",
         max_images=lambda wc: DATASETS[wc.dataset].get("max_entries", 0),
+        split_images=lambda wc: voc_split_images(wc.dataset),
         model=lambda wc: model_args(wc.model),
         stamp=lambda wc: weights_stamp_arg(wc.model),
         seed=config["seed"],
@@ -123,7 +124,8 @@ rule segment_voc:
         batch_size=config["batch_size"],
     shell:
         "python -m clipxai segment-voc --data {params.root} --split {params.split} --classes {params.classes}"
-        " --prompt {params.prompt:q} --max-images {params.max_images} {params.model} {params.stamp}"
+        " --prompt {params.prompt:q} --max-images {params.max_images} --split-images {params.split_images}"
+        " {params.model} {params.stamp}"
         " --device {params.device} --threads {threads} --batch-size {params.batch_size}"
         " --seed {params.seed} --dataset-label {wildcards.dataset} --model-label {wildcards.model} --no-progress"
         " --out {output.per_class} --summary {output.summary} --confusion {output.confusion}"

@@ -139,6 +139,9 @@ def test_grounding_has_both_directions_for_every_method_and_partial_runs_are_lab
     html = (workdir / "results" / "report" / "index.html").read_text()
     assert "This is the published setting" not in html
     assert re.search(r"[1-4] of 26 entries", html)  # faithfulness.max_entries: 4 of the mirror's PNG entries
+    voc = pd.read_csv(workdir / "results" / "tables" / "segmentation_voc.csv")
+    assert not voc["complete"].any() and (voc["n_split_images"] == 1449).all()  # the mirror's few VOC images
+    assert re.search(r"\d+ of 1449 entries", html)
     assert re.search(r"\d+ of 44008 entries", html) and "6 of 50000 entries" in html
 
 

@@ -311,7 +311,8 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
 
     monkeypatch.setattr(segment_voc, "load_for_args", lambda args: colour_model())
     summaries = {}
-    for name, cap in (("full", []), ("partial", ["--max-images", "2"])):
+    # "copy": every image of its own list, but the real split (--split-images, VOC2012 val's 1449) is larger
+    for name, cap in (("full", []), ("partial", ["--max-images", "2"]), ("copy", ["--split-images", "1449"])):
         out = tmp_path / name
         assert main(["segment-voc", "--data", str(colour_voc), "--classes", "dataset", "--prompt", "a {}",
                      "--model", "colour", "--dataset-label", "colours", "--model-label", name, "--no-progress",
@@ -319,6 +320,7 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
         summaries[name] = pd.read_csv(out / "sum.csv")
     assert (summaries["full"].n_images == 3).all() and (summaries["full"].n_split_images == 3).all()
     assert (summaries["partial"].n_images == 2).all() and (summaries["partial"].n_split_images == 3).all()
+    assert (summaries["copy"].n_images == 3).all() and (summaries["copy"].n_split_images == 1449).all()
 
     tables = tmp_path / "tables"
     assert main(["table-segmentation", "--summaries", *(str(tmp_path / n / "sum.csv") for n in summaries),
@@ -326,14 +328,16 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
                  "--reported", str(repo / "src/clipxai/report/reported.yaml"),
                  "--published-miou", "colours:full=clippy.voc_miou",
                  "--published-miou", "colours:partial=clippy.voc_miou",
+                 "--published-miou", "colours:copy=clippy.voc_miou",
                  "--out-csv", str(tables / "seg.csv"), "--out-classes", f"colours={tables / 'seg_colours.csv'}",
                  "--out-md", str(tables / "seg.md")]) == 0
     table = pd.read_csv(tables / "seg.csv", keep_default_na=False)
-    assert dict(zip(table.model, table.complete)) == {"full": True, "partial": False}
-    assert set(zip(table.model, table.n_images, table.n_split_images)) == {("full", 3, 3), ("partial", 2, 3)}
+    assert dict(zip(table.model, table.complete)) == {"full": True, "partial": False, "copy": False}
+    assert set(zip(table.model, table.n_images, table.n_split_images)) == {("full", 3, 3), ("partial", 2, 3),
+                                                                           ("copy", 3, 1449)}
     assert json.loads((tables / "seg.json").read_text())["complete"] is False
     md = (tables / "seg.md").read_text()
-    assert md.count("Partial run: 2 of 3 entries; not comparable with the published numbers.") == 1
+    assert md.count("2 of 3 entries") == 1 and md.count("3 of 1449 entries") == 1
     monkeypatch.chdir(tmp_path)
     assert main(["report", "--config-json", json.dumps({"datasets": {}, "models": {}}),
                  "--reported", str(repo / "src/clipxai/report/reported.yaml"), "--tables", str(tables / "seg.csv"),
@@ -342,9 +346,12 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
     html = (tmp_path / "report" / "index.html").read_text()
     published = next(r for r in table.itertuples() if r.model == "full" and r.reported)
     rows = {m: next(r for r in re.findall(r"<tr>(.*?)</tr>", html, re.S) if f">{m}<" in r and "mIoU" in r
-                    and "faithful" in r and ">zero<" in r) for m in ("full", "partial")}
+                    and "faithful" in r and ">zero<" in r) for m in ("full", "partial", "copy")}
     assert "n/a" not in rows["full"] and re.search(r"<td>[+-]\d\.\d{4}</td>", rows["full"])  # its difference
     assert "n/a: partial run: 2 of 3 entries" in rows["partial"]
     assert not re.search(r"<td>[+-]\d\.\d{4}</td>", rows["partial"])
-    assert "Partial run: 2 of 3 entries; &Delta; is not computed for those rows." in " ".join(html.split())
+    assert "n/a: partial run: 3 of 1449 entries" in rows["copy"]
+    assert not re.search(r"<td>[+-]\d\.\d{4}</td>", rows["copy"])
+    assert "Partial run: 2 of 3 entries, 3 of 1449 entries; &Delta; is not computed for those rows." in \
+        " ".join(html.split())
     assert published.reported == "clippy.voc_miou"

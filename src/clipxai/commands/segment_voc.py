@@ -9,7 +9,8 @@ the image's own resize + centre crop), each scored two ways: ``absent=zero`` (fa
 prediction and label scores IoU 0 and counts in the mean) and ``absent=exclude`` (corrected: left out).
 
 Outputs: per-class IoU CSV, summary CSV (one row per alignment x absent; ``n_images`` scored of the split's
-``n_split_images``: fewer with ``--max-images``, a partial run), the confusion matrices (.npz) and, with
+``n_split_images``: fewer with ``--max-images``, or a copy smaller than the real split given by ``--split-images``,
+is a partial run), the confusion matrices (.npz) and, with
 ``--figure``, a figure of the first examples (model input, label, prediction) with a JSON caption beside it.
 """
 
@@ -49,6 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alignments", nargs="+", action=_args.ExtendDefault, default=list(ALIGNMENTS),
                         choices=ALIGNMENTS)
     parser.add_argument("--max-images", type=int, default=0, help="only the first N images (0 = all)")
+    parser.add_argument("--split-images", type=_args.non_negative_int, default=0, metavar="N",
+                        help="images of the complete split (n_split_images; a copy with fewer is partial), e.g. "
+                        "VOC2012 val's 1449 (default 0: the copy's own id list)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over images (default 0)")
     parser.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the mIoU's 95%% "
                         "interval (default 1000)")
@@ -73,9 +77,10 @@ def prompt_classes(choice: str, dataset) -> list[str]:
     return list(VOC_EXTENDED_CLASSES)
 
 
-def result_tables(result, dataset, labels: dict, seed: int = 0, n_resamples: int = 1000
+def result_tables(result, dataset, labels: dict, seed: int = 0, n_resamples: int = 1000, split_images: int = 0
                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per-class rows, summary rows with the mIoU's bootstrap 95% interval) of a :class:`SegmentationResult`."""
+    """(per-class rows, summary rows with the mIoU's bootstrap 95% interval) of a :class:`SegmentationResult`;
+    ``n_split_images`` is ``split_images`` where given, else the copy's own list."""
     from clipxai.segmentation.dense import miou_interval
 
     per_class, summary = [], []
@@ -89,7 +94,7 @@ def result_tables(result, dataset, labels: dict, seed: int = 0, n_resamples: int
             lo, hi = miou_interval(result.per_image[alignment], absent, seed, n_resamples,
                                    keys=(labels["dataset"], labels["model"], labels["split"], alignment, absent))
             summary.append({**labels, "alignment": alignment, "absent": absent, "n_images": result.n_images,
-                            "n_split_images": len(dataset),
+                            "n_split_images": split_images or len(dataset),
                             "n_label_classes": len(dataset.class_names), "n_prompt_classes": len(result.prompts),
                             "n_classes_present": int(scored["present"].sum()),
                             "n_pixels": int(accumulator.confusion.sum()), "miou": scored["miou"], "miou_lo": lo,
@@ -151,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
                       n_examples=n_examples, progress=not args.no_progress)
     labels = {"dataset": args.dataset_label or Path(args.data).name, "model": args.model_label or args.model,
               "split": args.split}
-    per_class, summary = result_tables(result, dataset, labels, args.seed, args.bootstrap)
+    per_class, summary = result_tables(result, dataset, labels, args.seed, args.bootstrap, args.split_images)
     write_csv(args.out, per_class)
     write_csv(args.summary, summary)
     if args.confusion:

@@ -106,6 +106,11 @@ class VOCSegmentation:
             yield self[index]
 
 
+# Images per split of the real PASCAL VOC 2012 segmentation lists: a copy with fewer (a subset, a rehearsal mirror)
+# is scored as a partial run, whatever share of its own list was scored.
+VOC2012_SPLIT_IMAGES = {"train": 1464, "val": 1449, "trainval": 2913}
+
+
 def load(root: str | Path, split: str = "val") -> VOCSegmentation:
     """Read a split's id list (and ``class_names.txt`` if present); images and labels are read lazily."""
     base = voc_root(root)
