@@ -2,7 +2,7 @@
 
 Both build the weights of the same classes from OpenAI's 80 ImageNet templates with the same random-weight model,
 side by side in one run: ``clipxai.models.zeroshot.classifier`` (open_clip's builder over many classes per call,
-prompts sorted by length and cut to the tokens the text tower reads) and ``classifier_one_class_at_a_time`` (one
+prompts cut to the tokens the text tower reads, each shared prefix encoded once: ``clipxai.models.shared_prefix``) and ``classifier_one_class_at_a_time`` (one
 class's 80 prompts per forward pass at full context length). Prints both times, the speed-up and the largest
 difference between the two weight matrices (must be <= 1e-6).
 

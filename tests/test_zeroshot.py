@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import open_clip
 import pytest
 import torch
@@ -124,3 +125,63 @@ def test_length_sorted_text_handles_a_hugging_face_tower(tmp_path):
     reference = zeroshot.classifier_one_class_at_a_time(model, tokenizer, names, templates)
     got = zeroshot.classifier(model, tokenizer, names, templates, batch_size=2, classes_per_batch=2)
     assert (got - reference).abs().max() <= 1e-6
+
+
+def test_shared_prefix_plan_caches_each_template_once():
+    # Three templates x four classes: each template's prompts share "<start> + template words", so the cheapest
+    # cover caches one prefix per template; a lone prompt is encoded whole.
+    from clipxai.models import shared_prefix
+
+    start, end = 1000, 9999
+    templates = [[11, 12, 13], [11, 14], [15, 16, 17, 18]]
+    classes = [[21], [22, 23], [24], [25, 26, 27]]
+    rows = [[start, *t, *c, end] for t in templates for c in classes] + [[start, 30, end]]
+    width = max(map(len, rows))
+    tokens = np.array([row + [0] * (width - len(row)) for row in rows])
+    lengths = np.array([len(row) for row in rows])
+    prefix, cluster = shared_prefix.plan(tokens, lengths)
+    assert prefix.tolist() == [4] * 4 + [3] * 4 + [5] * 4 + [0]
+    assert cluster[-1] == -1 and len(set(cluster[:-1].tolist())) == 3
+    assert all(len(set(cluster[i:i + 4].tolist())) == 1 for i in (0, 4, 8))
+    # Never more tokens than encoding every row whole, never a prefix reaching the pooled token.
+    cost = int((lengths - prefix).sum()) + sum(int(prefix[cluster == k][0]) for k in set(cluster.tolist()) - {-1})
+    assert cost < lengths.sum() and (prefix <= lengths - 1).all()
+
+
+def test_shared_prefix_encoding_equals_encode_text(tiny):
+    # Prompts that share prefixes, repeat, are prefixes of one another, or share nothing: the same features as
+    # open_clip's encode_text at full length, in any batch size (rows of several clusters in one batch).
+    from clipxai.models import shared_prefix
+
+    model, tokenizer = tiny
+    texts = ["a photo of a cat", "a photo of a dog", "a photo of a", "a photo of a cat", "a photo",
+             "zebra", "a drawing of the big dog", "a drawing of the cat", "a photo of the cat"]
+    tokens = tokenizer(texts)
+    lengths = zeroshot._needed_lengths(tokens, zeroshot._prefix_rule(model))
+    assert shared_prefix.supports(model)
+    prefix, _ = shared_prefix.plan(tokens.numpy(), lengths.numpy())
+    assert prefix.max() >= 4  # sharing did happen
+    with torch.no_grad():
+        reference = model.encode_text(tokens)
+        for batch_size in (1, 3, 256):
+            got = shared_prefix.encode(model, tokens, lengths, batch_size)
+            assert (got - reference).abs().max() <= 1e-5 * reference.abs().max()
+
+
+def test_shared_prefix_refuses_towers_it_does_not_reimplement(tiny):
+    import copy
+
+    from clipxai.models import shared_prefix
+
+    model, tokenizer = tiny
+    assert not shared_prefix.supports(model.visual)  # no text tower there
+    cross = copy.deepcopy(model)
+    cross.transformer.resblocks[1].ln_1_kv = torch.nn.LayerNorm(32)
+    biased = copy.deepcopy(model)
+    biased.transformer.resblocks[0].attn = torch.nn.MultiheadAttention(32, 2, add_bias_kv=True, batch_first=True)
+    assert not shared_prefix.supports(cross) and not shared_prefix.supports(biased)
+    # A refused tower still gets the plain length-sorted encoding, equal to encode_text.
+    tokens = tokenizer(["a photo of a cat", "a photo of a dog"])
+    with torch.no_grad():
+        expected = biased.encode_text(tokens)
+    assert torch.allclose(zeroshot.LengthSortedText(biased).encode_text(tokens), expected, atol=1e-6)

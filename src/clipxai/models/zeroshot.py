@@ -14,6 +14,7 @@ from open_clip.hf_model import ClsLastHiddenStatePooler, ClsPooler, HFTextEncode
 from tqdm import tqdm
 
 from clipxai.errors import InputError
+from clipxai.models import shared_prefix
 
 Template = str | Callable[[str], str]
 
@@ -113,8 +114,10 @@ def _encode_prefix(model: torch.nn.Module, tokens: torch.Tensor, rule: tuple) ->
 class LengthSortedText(torch.nn.Module):
     """A view of a CLIP whose ``encode_text`` sorts token rows by length and encodes them in batches of
     ``batch_size`` rows, each batch cut to the longest row it holds: on CPU the cost is the tokens, and zero-shot
-    prompts fill ~10 of 77 positions. Rows come back in their order, as float32. Towers that cannot be shown to
-    ignore padding (:func:`_prefix_rule`) are encoded at full length, in the same batches."""
+    prompts fill ~10 of 77 positions. A causal tower of plain open_clip blocks also encodes each prefix its rows
+    share only once (:mod:`clipxai.models.shared_prefix`; 80 templates x 100 classes: 2.1x fewer tokens). Rows come
+    back in their order, as float32. Towers that cannot be shown to ignore padding (:func:`_prefix_rule`) are
+    encoded at full length, in the same batches."""
 
     def __init__(self, model: torch.nn.Module, batch_size: int = 256):
         super().__init__()
@@ -126,6 +129,10 @@ class LengthSortedText(torch.nn.Module):
             lengths = torch.full((tokens.shape[0],), tokens.shape[1], device=tokens.device)
         else:
             lengths = _needed_lengths(tokens, self.rule)
+        tower = self.model if isinstance(self.model, open_clip.CLIP) else getattr(self.model, "text", None)
+        if self.rule is not None and self.rule[0] == "eot" and shared_prefix.supports(tower):
+            out = shared_prefix.encode(tower, tokens, lengths, self.batch_size).float()
+            return F.normalize(out, dim=-1) if normalize else out
         order = torch.sort(lengths, stable=True).indices
         out = None
         for start in range(0, len(order), self.batch_size):
