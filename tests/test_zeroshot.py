@@ -85,7 +85,7 @@ def test_length_sorted_classifier_equals_the_one_class_loop(tiny):
     tokens = tokenizer(["a", "a much longer prompt than that"])
     view = zeroshot.LengthSortedText(model)
     assert view.rule[:2] == ("eot", "argmax")
-    assert zeroshot._needed_lengths(tokens, view.rule).tolist() == [3, 8]
+    assert zeroshot.read_lengths(tokens, view.rule).tolist() == [3, 8]
     assert torch.allclose(view.encode_text(tokens), model.encode_text(tokens), atol=1e-6)
 
 
@@ -157,7 +157,7 @@ def test_shared_prefix_encoding_equals_encode_text(tiny):
     texts = ["a photo of a cat", "a photo of a dog", "a photo of a", "a photo of a cat", "a photo",
              "zebra", "a drawing of the big dog", "a drawing of the cat", "a photo of the cat"]
     tokens = tokenizer(texts)
-    lengths = zeroshot._needed_lengths(tokens, zeroshot._prefix_rule(model))
+    lengths = zeroshot.read_lengths(tokens, zeroshot.read_rule(model))
     assert shared_prefix.supports(model)
     prefix, _ = shared_prefix.plan(tokens.numpy(), lengths.numpy())
     assert prefix.max() >= 4  # sharing did happen

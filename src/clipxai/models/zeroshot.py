@@ -57,7 +57,7 @@ def text_embeddings(model: torch.nn.Module, tokenizer: Callable, texts: Sequence
 CLASSES_PER_BATCH = 100
 
 
-def _prefix_rule(model: torch.nn.Module) -> tuple[str, object] | None:
+def read_rule(model: torch.nn.Module) -> tuple[str, object] | None:
     """How much of a padded token row the text tower reads, when that is decidable from its architecture.
 
     ("eot", pool, eos_id): an OpenAI-style causal tower pooled at its end-of-text token: outputs up to that token
@@ -82,8 +82,8 @@ def _prefix_rule(model: torch.nn.Module) -> tuple[str, object] | None:
     return None
 
 
-def _needed_lengths(tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
-    """Per row, the number of leading tokens the tower reads (see :func:`_prefix_rule`)."""
+def read_lengths(tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
+    """Per row, the number of leading tokens the tower reads (see :func:`read_rule`)."""
     if rule[0] == "eot":
         end = tokens.argmax(-1) if rule[1] == "argmax" else (tokens == rule[2]).int().argmax(-1)
         return end + 1
@@ -92,7 +92,7 @@ def _needed_lengths(tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
     return torch.where(content.any(-1), last + 1, torch.ones_like(last))
 
 
-def _encode_prefix(model: torch.nn.Module, tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
+def encode_text_cut(model: torch.nn.Module, tokens: torch.Tensor, rule: tuple) -> torch.Tensor:
     """The text tower on rows cut to ``tokens.shape[1]`` columns: the same computation as ``encode_text`` on the
     padded rows, with the positional embedding and the causal mask cut to match (open_clip's own encode_text
     always adds all ``context_length`` positions)."""
@@ -116,19 +116,19 @@ class LengthSortedText(torch.nn.Module):
     ``batch_size`` rows, each batch cut to the longest row it holds: on CPU the cost is the tokens, and zero-shot
     prompts fill ~10 of 77 positions. A causal tower of plain open_clip blocks also encodes each prefix its rows
     share only once (:mod:`clipxai.models.shared_prefix`; 80 templates x 100 classes: 2.1x fewer tokens). Rows come
-    back in their order, as float32. Towers that cannot be shown to ignore padding (:func:`_prefix_rule`) are
+    back in their order, as float32. Towers that cannot be shown to ignore padding (:func:`read_rule`) are
     encoded at full length, in the same batches."""
 
     def __init__(self, model: torch.nn.Module, batch_size: int = 256):
         super().__init__()
-        self.model, self.batch_size, self.rule = model, batch_size, _prefix_rule(model)
+        self.model, self.batch_size, self.rule = model, batch_size, read_rule(model)
 
     @torch.no_grad()
     def encode_text(self, tokens: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         if self.rule is None:
             lengths = torch.full((tokens.shape[0],), tokens.shape[1], device=tokens.device)
         else:
-            lengths = _needed_lengths(tokens, self.rule)
+            lengths = read_lengths(tokens, self.rule)
         tower = self.model if isinstance(self.model, open_clip.CLIP) else getattr(self.model, "text", None)
         if self.rule is not None and self.rule[0] == "eot" and shared_prefix.supports(tower):
             out = shared_prefix.encode(tower, tokens, lengths, self.batch_size).float()
@@ -141,7 +141,7 @@ class LengthSortedText(torch.nn.Module):
             if self.rule is None:
                 features = self.model.encode_text(tokens[rows]).float()
             else:
-                features = _encode_prefix(self.model, tokens[rows, :width], self.rule).float()
+                features = encode_text_cut(self.model, tokens[rows, :width], self.rule).float()
             if out is None:
                 out = features.new_empty((tokens.shape[0], features.shape[1]))
             out[rows] = features
