@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import subprocess
 import sys
@@ -102,3 +103,48 @@ def test_unexpected_error_is_one_line_and_debug_shows_it(tmp_path, capsys, monke
         main(["text-pool", "--out", str(tmp_path / "t.txt"), "--debug"])
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "text-pool", "--out", str(tmp_path / "t.txt")])
+
+
+def _single_options():
+    parser, _ = build_parser()
+    for verb, sub in sorted(parser.verbs.items()):
+        for action in sub._actions:
+            if action.option_strings and action.nargs is None and isinstance(action, argparse._StoreAction):
+                yield verb, action
+
+
+SINGLE_OPTIONS = list(_single_options())
+
+
+def _two_values(action) -> tuple[str, str]:
+    if action.choices:
+        choices = [str(c) for c in action.choices]
+        return choices[0], choices[-1]
+    return ("1", "2") if action.type in (int, float) else ("a", "b")
+
+
+@pytest.mark.parametrize("verb, action", SINGLE_OPTIONS,
+                         ids=[f"{v}:{a.option_strings[-1]}" for v, a in SINGLE_OPTIONS])
+def test_every_single_valued_option_given_twice_is_refused(verb, action, capsys):
+    """--x 1 --x 2 is a one-line usage error naming the option and both values, for every verb's single-valued
+    options (argparse alone keeps the last, silently)."""
+    parser, _ = build_parser([verb.replace("-", "_")])
+    flag = action.option_strings[-1]
+    a, b = _two_values(action)
+    with pytest.raises(SystemExit) as done:
+        parser.parse_args([verb, flag, a, flag, b])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert f"argument {flag}: given twice" in err and f"{flag} {b}" in err
+    # once is still fine (this option parsed alone)
+    for other in parser.verbs[verb]._actions:
+        other.required = False
+    parsed, _ = parser.verbs[verb].parse_known_args([flag, a])
+    assert getattr(parsed, action.dest) is not None
+
+
+def test_single_valued_options_found_in_every_verb_with_options():
+    assert len(SINGLE_OPTIONS) >= 60 and len({verb for verb, _ in SINGLE_OPTIONS}) >= 30
+    parser, _ = build_parser([])
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--log-level", "INFO", "--log-level", "DEBUG", "report"])

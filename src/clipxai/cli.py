@@ -22,12 +22,38 @@ _COMMANDS_DIR = Path(__file__).resolve().parent / "commands"
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (argparse prints the whole usage first)."""
+    """argparse, but a usage mistake is one line (argparse prints the whole usage first), and a single-valued
+    option given twice is a usage mistake (argparse keeps the last silently; list options extend instead)."""
 
     verbs: dict[str, argparse.ArgumentParser] = {}  # the top-level parser's: verb name -> its parser
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        self.given: dict[str, tuple[str, object]] = {}  # dest -> (option string, value) seen in this parse
+        return super().parse_known_args(args, namespace)
+
+
+class _StoreOnce(argparse._StoreAction):
+    """``store`` that refuses a second occurrence of its option: ``--max-images 4 --max-images 9`` is an error,
+    not 9. Every single-valued option of every verb gets this class (:func:`_refuse_repeats`)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(parser, "given", None)
+        if given is not None and self.dest in given:
+            first, value = given[self.dest]
+            parser.error(f"argument {option_string}: given twice ({first} {value} and {option_string} {values}); "
+                         "it takes one value")
+        if given is not None:
+            given[self.dest] = (option_string, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _refuse_repeats(parser: argparse.ArgumentParser) -> None:
+    for action in parser._actions:
+        if type(action) is argparse._StoreAction and action.option_strings and action.nargs in (None, "?", 1):
+            action.__class__ = _StoreOnce
 
 
 def _requested_verb(argv: list[str]) -> str | None:
@@ -63,6 +89,7 @@ def build_parser(filled: Iterable[str] | None = None) -> tuple[argparse.Argument
     parser = _Parser(prog="clipxai", description=__doc__.splitlines()[0])
     parser.add_argument("--log-level", default="INFO", help="logging level (DEBUG, INFO, WARNING)")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
+    _refuse_repeats(parser)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True, parser_class=_Parser)
     runners = {}
     for module_name in COMMAND_MODULES:
@@ -73,6 +100,7 @@ def build_parser(filled: Iterable[str] | None = None) -> tuple[argparse.Argument
         if module_name in filled:
             module = importlib.import_module(f"clipxai.commands.{module_name}")
             module.add_arguments(verb)
+            _refuse_repeats(verb)
             # also after the verb, where users type it; SUPPRESS keeps the top-level value when not given here
             verb.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                               help="show the traceback of an unexpected error")
