@@ -14,7 +14,7 @@ NAME = "train-toy"
 HELP = "train the tiny open_clip CLIP of the embedded default on a shapes data set"
 log = logging.getLogger(__name__)
 
-_MODEL_KEYS = {"steps", "batch_size", "lr", "hard_negatives", "architecture", "weight_decay", "warmup", "patch_dropout"}
+_MODEL_KEYS = {"steps", "batch_size", "lr", "hard_negatives", "architecture", "weight_decay", "warmup"}
 
 
 def add_arguments(parser) -> None:

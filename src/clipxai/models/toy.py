@@ -55,9 +55,6 @@ class TrainSettings:
     weight_decay: float = 0.1
     warmup: int = 30
     hard_negatives: bool = True
-    # fraction of image patches dropped at random in each training step (FLIP, Li et al. 2023; open_clip's
-    # PatchDropout): the image tower is 2/3 of a step's cost. Training only: the saved model sees every patch.
-    patch_dropout: float = 0.0
     seed: int = 0
     threads: int = 2
 
@@ -206,8 +203,6 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": settings.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=settings.lr, fused=True)
-    if settings.patch_dropout > 0:
-        model.visual.patch_dropout = open_clip.transformer.PatchDropout(settings.patch_dropout)
     model.train()
     losses, started = [], time.perf_counter()
     try:
@@ -236,7 +231,6 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
                 log.info("step %d/%d loss %.4f lr %.2e", step + 1, settings.steps, losses[-1], _lr_at(step, settings))
     finally:
         table.restore()
-        model.visual.patch_dropout = torch.nn.Identity()
     model.eval()
     seconds = time.perf_counter() - started
     save(model, config, out_dir)
