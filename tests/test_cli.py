@@ -120,7 +120,12 @@ def _two_values(action) -> tuple[str, str]:
     if action.choices:
         choices = [str(c) for c in action.choices]
         return choices[0], choices[-1]
-    return ("1", "2") if action.type in (int, float) else ("a", "b")
+    try:  # numbers where the option's type takes them (int, float, a non-negative count), words otherwise
+        if action.type is not None:
+            action.type("1"), action.type("2")
+        return "1", "2"
+    except (ValueError, TypeError, argparse.ArgumentTypeError):
+        return "a", "b"
 
 
 @pytest.mark.parametrize("verb, action", SINGLE_OPTIONS,
@@ -139,6 +144,8 @@ def test_every_single_valued_option_given_twice_is_refused(verb, action, capsys)
     # once is still fine (this option parsed alone)
     for other in parser.verbs[verb]._actions:
         other.required = False
+    for group in parser.verbs[verb]._mutually_exclusive_groups:
+        group.required = False
     parsed, _ = parser.verbs[verb].parse_known_args([flag, a])
     assert getattr(parsed, action.dest) is not None
 
