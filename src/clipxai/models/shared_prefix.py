@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 
 def supports(tower: torch.nn.Module) -> bool:
-    """Whether ``tower`` is an open_clip text tower whose blocks are ones :func:`encode` re-implements exactly (plain multi-head
-    self-attention with packed q/k/v projections, no cross-attention, no extra key/value biases)."""
+    """Whether ``tower`` is an open_clip text tower whose blocks :func:`encode` re-implements exactly (plain
+    multi-head self-attention with packed q/k/v projections, no cross-attention, no extra key/value biases)."""
     parts = ("token_embedding", "positional_embedding", "ln_final", "text_projection")
     blocks = getattr(getattr(tower, "transformer", None), "resblocks", None)
     if not all(hasattr(tower, part) for part in parts) or blocks is None or len(blocks) == 0:
@@ -85,6 +85,14 @@ def plan(tokens: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarra
         prefix[order[a:b]] = depth
         cluster[order[a:b]] = nodes.setdefault((depth, node), len(nodes))
     return prefix, cluster
+
+
+def project(tower: torch.nn.Module, pooled: torch.Tensor) -> torch.Tensor:
+    """A text tower's output projection of its pooled states (open_clip: a Linear, a matrix, or none)."""
+    projection = tower.text_projection
+    if projection is None:
+        return pooled
+    return projection(pooled) if isinstance(projection, torch.nn.Linear) else pooled @ projection
 
 
 def _attend(block: torch.nn.Module, x: torch.Tensor, cached: tuple[torch.Tensor, torch.Tensor] | None,
@@ -154,10 +162,7 @@ def encode(tower: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor,
             cached = (cache_k[layer][which], cache_v[layer][which]) if cache_k else None
             x, _ = _attend(block, x, cached, mask)
         x = tower.ln_final(x)
-        pooled = x[torch.arange(len(rows), device=device), suffix_lengths[rows] - 1]
-        projection = tower.text_projection
-        if projection is not None:
-            pooled = projection(pooled) if isinstance(projection, torch.nn.Linear) else pooled @ projection
+        pooled = project(tower, x[torch.arange(len(rows), device=device), suffix_lengths[rows] - 1])
         if out is None:
             out = pooled.new_empty((tokens.shape[0], pooled.shape[1]))
         out[rows] = pooled

@@ -161,20 +161,6 @@ class CompactTokens:
         self.model.token_embedding = self.full
 
 
-def encode_text_by_length(model: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, rule: tuple,
-                          groups: int = 2) -> torch.Tensor:
-    """The text tower on rows sorted by the tokens it reads and split into ``groups`` batches, each cut to its
-    longest row (:func:`clipxai.models.zeroshot.encode_text_cut`): captions fill ~10 of 16 positions, and a causal
-    tower pooled at the end-of-text token never looks past it. Features come back in the rows' order."""
-    from clipxai.models import zeroshot
-
-    order = torch.sort(lengths, stable=True).indices
-    parts = [rows for rows in order.chunk(groups) if len(rows)]
-    features = torch.cat([zeroshot.encode_text_cut(model, tokens[rows, :int(lengths[rows].max())], rule)
-                          for rows in parts])
-    return features[torch.argsort(torch.cat(parts))]
-
-
 def train(config: dict, narratives: list[Narrative], settings: TrainSettings, out_dir: str | Path) -> dict:
     """Train a CLIP from ``config`` with the symmetric contrastive loss; write it to ``out_dir``; return a summary."""
     import open_clip
@@ -217,7 +203,9 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
                 batch_tokens = torch.cat([batch_tokens, tokenizer(negatives)])
             lengths = zeroshot.read_lengths(batch_tokens, rule)
             image_emb = F.normalize(model.encode_image(images[idx]), dim=-1)
-            text_emb = F.normalize(encode_text_by_length(model, table(batch_tokens), lengths, rule), dim=-1)
+            # two length groups, each cut to the tokens it reads: captions fill ~10 of 16 positions
+            text_emb = F.normalize(zeroshot.encode_text_by_length(model, table(batch_tokens), lengths, rule,
+                                                                  -(-len(lengths) // 2)), dim=-1)
             logits = model.logit_scale.exp() * image_emb @ text_emb.T  # [B, B or 2B]: extra columns are negatives
             target = torch.arange(len(idx))
             loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, : len(idx)].T, target))

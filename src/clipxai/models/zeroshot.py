@@ -104,11 +104,27 @@ def encode_text_cut(model: torch.nn.Module, tokens: torch.Tensor, rule: tuple) -
     x = x + tower.positional_embedding[:length].to(x.dtype)
     x = tower.transformer(x, attn_mask=tower.attn_mask[:length, :length])
     x = tower.ln_final(x)
-    x = open_clip.transformer.text_global_pool(x, tokens, rule[1], eos_token_id=rule[2])
-    projection = tower.text_projection
-    if projection is None:
-        return x
-    return projection(x) if isinstance(projection, torch.nn.Linear) else x @ projection
+    return shared_prefix.project(tower, open_clip.transformer.text_global_pool(x, tokens, rule[1],
+                                                                               eos_token_id=rule[2]))
+
+
+def encode_text_by_length(model: torch.nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, rule: tuple | None,
+                          batch_size: int) -> torch.Tensor:
+    """The text tower on rows sorted by ``lengths`` (the tokens it reads, :func:`read_lengths`) in batches of
+    ``batch_size`` rows, each cut to its longest row (:func:`encode_text_cut`; full length where ``rule`` is None).
+    Features come back in the rows' order, as float32; gradients flow (the tiny CLIP trains through it)."""
+    order = torch.sort(lengths, stable=True).indices
+    out = None
+    for start in range(0, len(order), batch_size):
+        rows = order[start:start + batch_size]
+        if rule is None:
+            features = model.encode_text(tokens[rows]).float()
+        else:
+            features = encode_text_cut(model, tokens[rows, :int(lengths[rows].max())], rule).float()
+        if out is None:
+            out = features.new_empty((tokens.shape[0], features.shape[1]))
+        out[rows] = features
+    return out
 
 
 class LengthSortedText(torch.nn.Module):
@@ -132,19 +148,8 @@ class LengthSortedText(torch.nn.Module):
         tower = self.model if isinstance(self.model, open_clip.CLIP) else getattr(self.model, "text", None)
         if self.rule is not None and self.rule[0] == "eot" and shared_prefix.supports(tower):
             out = shared_prefix.encode(tower, tokens, lengths, self.batch_size).float()
-            return F.normalize(out, dim=-1) if normalize else out
-        order = torch.sort(lengths, stable=True).indices
-        out = None
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start:start + self.batch_size]
-            width = int(lengths[rows].max())
-            if self.rule is None:
-                features = self.model.encode_text(tokens[rows]).float()
-            else:
-                features = encode_text_cut(self.model, tokens[rows, :width], self.rule).float()
-            if out is None:
-                out = features.new_empty((tokens.shape[0], features.shape[1]))
-            out[rows] = features
+        else:
+            out = encode_text_by_length(self.model, tokens, lengths, self.rule, self.batch_size)
         return F.normalize(out, dim=-1) if normalize else out
 
 
