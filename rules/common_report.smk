@@ -2,34 +2,25 @@
 
 REPORT_CONFIG = config.get("report", {})
 # absent: the first grounding model; an empty list: no saliency figures (e.g. to keep a test run short)
-SALIENCY_MODELS = REPORT_CONFIG.get("saliency_models", GROUNDING["models"][:1])
-for _name in SALIENCY_MODELS:
-    if _name not in MODELS:
-        raise WorkflowError(f"invalid configuration: report.saliency_models: {_name!r} is not a model under models")
+SALIENCY_MODELS = plan.saliency_models(config)
 
 
 def all_entry_scores(datasets=None):
     """Per-entry grounding scores of every (data set, model, method); only ``datasets`` if given."""
-    return [
-        grounding_scores(d, m, meth)
-        for d in (GROUNDING["datasets"] if datasets is None else datasets)
-        for m in GROUNDING["models"]
-        for meth in METHODS
-    ]
+    return plan.all_entry_scores(config, datasets)
 
 
 def binding_datasets():
     """Grounding data sets of the shapes world: their phrases name "<colour> <shape>" objects (the binding table)."""
-    return [d for d in GROUNDING["datasets"] if DATASETS[d]["kind"] == "shapes"]
+    return plan.shapes_grounding_datasets(config)
 
 
 def figure_methods():
-    """The methods shown side by side in the qualitative figure (those configured, in config order)."""
-    return [m for m in METHODS if METHODS[m][0] != "random"]
+    return plan.figure_methods(config)
 
 
 def data_split(dataset):
-    return DATASETS[dataset].get("split", "val")
+    return plan.data_split(config, dataset)
 
 
 # Seed 001's saliency figures: a few images of a grounding data set explained by one model (report.saliency_models).
@@ -62,17 +53,8 @@ def saliency_inputs(wc):
 
 def report_checksummed_inputs(wc=None):
     """The data and model files the report checksums: what every grounding data set and model job depended on."""
-    files = []
-    for d in GROUNDING["datasets"]:
-        files += dataset_inputs(d)
-    for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS):
-        files += model_files(m)
-    return list(dict.fromkeys(files))
+    return plan.report_checksummed_inputs(config)
 
 
 def report_checksummed_folders():
-    """Data set and toy-model folders: every file in them is checksummed (open_clip weights: their stamp above)."""
-    folders = [dataset_root(d) for d in GROUNDING["datasets"]]
-    return folders + [
-        model_dir(m) for m in dict.fromkeys(GROUNDING["models"] + SALIENCY_MODELS) if MODELS[m]["kind"] == "toy"
-    ]
+    return plan.report_checksummed_folders(config)

@@ -17,9 +17,7 @@ name is an edge to ``clipxai.a``; relative imports are resolved the same way. Im
 edge to its parent packages (Python initialises those first; counting them would make every package that imports
 its own submodules a cycle). For cycles only *module-level* imports count: statements in a module's body,
 including those under a top-level ``if`` / ``try`` / ``with``, but not imports inside functions or classes, which
-run later, after every module involved has finished initialising. (clipxai.models.registry imports
-clipxai.models.clippy inside ``load_model`` and clippy imports registry at module level: a lazy back edge, not a
-cycle at import time.) The layering rules above count imports at every level, function bodies included: a lazy
+run later, after every module involved has finished initialising. The layering rules above count imports at every level, function bodies included: a lazy
 import still makes the library depend on the verb.
 """
 
@@ -182,6 +180,15 @@ def test_the_import_reader_sees_what_python_would_import(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------------------------------- the rules
+
+
+VERB_MAX_LINES = 120  # a verb is argparse, one library call and its artifact; the protocol lives below it
+
+
+def test_every_verb_is_thin():
+    fat = {name: n for name in MODULES if is_verb(name)
+           if (n := len(MODULES[name].read_text(encoding="utf-8").splitlines())) > VERB_MAX_LINES}
+    assert fat == {}, f"verbs over {VERB_MAX_LINES} lines: move their protocol code under protocols/ or artifacts/"
 
 
 def test_every_source_file_parses_and_the_package_is_found():

@@ -194,7 +194,7 @@ def test_gradcam_vit_is_last_block_chefer_divided_by_logit_scale(vit):
     # and the tables say so (clipxai table-imagenet-seg marks both rows)
     import pandas as pd
 
-    from clipxai.commands.table_imagenet_seg import identity_notes
+    from clipxai.protocols.heads_imagenet_seg import identity_notes
 
     rows = pd.DataFrame({"method": ["gradcam-vit", "chefer2021", "chefer2021-all", "gradcam-negative"],
                          "registry_method": ["gradcam-vit", "chefer2021", "chefer2021", "gradcam-vit"],

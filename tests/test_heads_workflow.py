@@ -347,7 +347,7 @@ def test_control_sets_are_distinct_and_exhaustive_for_a_small_pool():
 
 
 def test_neighbour_queries_come_from_distinct_classes_first():
-    from clipxai.commands.figure_neighbours import pick_queries
+    from clipxai.protocols.neighbours import pick_queries
 
     labels = np.array([0, 0, 0, 1, 1, 2])
     chosen = pick_queries(labels, 3, seed=0)

@@ -57,3 +57,27 @@ def test_config_json_missing_key_names_it(tmp_path):
     path.write_text(json.dumps({"embed_dim": 8, "vision_cfg": {}}))
     with pytest.raises(InputError, match="broken.json: text_cfg: expected"):
         load_model(str(path))
+
+
+def test_importing_the_model_modules_registers_nothing_with_open_clip():
+    # CLIPpy is made an open_clip name when it is loaded, not as a side effect of an import
+    import subprocess
+    import sys
+
+    code = ("import open_clip, timm; import clipxai.models.registry, clipxai.models.clippy; "
+            "assert 'clippy-B-16' not in open_clip.list_models(); "
+            "assert not timm.models.is_model('clippy_vit_base_patch16_224')")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_model_dispatches_on_the_first_matching_loader(tmp_path, monkeypatch):
+    from clipxai.models import registry
+
+    assert [loader.name for loader in registry.LOADERS] == ["clippy", "open_clip"]
+    assert registry.LOADERS[0].matches("clippy-B-16") and not registry.LOADERS[0].matches("ViT-B-32")
+    seen = []
+    fake = registry.Loader("fake", lambda model: model == "fake-model",
+                           lambda *args, **kwargs: seen.append((args, kwargs)) or "built")
+    monkeypatch.setattr(registry, "LOADERS", (fake, *registry.LOADERS))
+    assert registry.load_model("fake-model", "tag", None, "cpu", weights_stamp="w.json") == "built"
+    assert seen == [(("fake-model", "tag", None, "cpu"), {"weights_stamp": "w.json"})]

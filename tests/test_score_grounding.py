@@ -9,10 +9,13 @@ import pytest
 from open_clip.tokenizer import SimpleTokenizer
 from PIL import Image
 
+from clipxai.artifacts.grounding_table import ENTRY_COLUMNS, SUMMARY_COLUMNS
+from clipxai.artifacts.maps import MapRow, read_maps
 from clipxai.commands import score_grounding
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.metrics.grounding import binary_ious, prepare_mask
+from clipxai.protocols.grounding_scores import score_entries
 
 SIZE = 16          # model input side of the fake model
 CAPTION = "a man holding a dog and a ball"
@@ -109,7 +112,7 @@ def test_scores_exclusions_and_summary_worked_by_hand(scored):
     entries_csv, summary_csv = run("a")
     table = pd.read_csv(entries_csv)
     table["excluded_reason"] = table["excluded_reason"].fillna("")  # an empty cell: not excluded
-    assert list(table.columns) == score_grounding.ENTRY_COLUMNS
+    assert list(table.columns) == ENTRY_COLUMNS
     got = {(r.direction, r.mode, r.entry_id): (r.macro_iou, r.fg_iou, r.excluded_reason) for r in table.itertuples()}
 
     # image->text, corrected: the map puts 0.9 exactly on the phrase's tokens -> perfect
@@ -132,7 +135,7 @@ def test_scores_exclusions_and_summary_worked_by_hand(scored):
         assert np.isnan(got[("t2i", mode, "1_0_3")][0]) and got[("t2i", mode, "1_0_3")][2] == "no_map"
 
     summary = pd.read_csv(summary_csv).set_index(["direction", "mode"])
-    assert list(summary.reset_index().columns) == score_grounding.SUMMARY_COLUMNS
+    assert list(summary.reset_index().columns) == SUMMARY_COLUMNS
     row = summary.loc[("i2t", "faithful")]
     assert (row.n_entries, row.n_excluded) == (2, 1)
     assert row.macro_mean == pytest.approx((0.45 + 0.125) / 2, abs=1e-6)
@@ -176,8 +179,8 @@ def test_truncated_captions_are_counted_exclusions_in_both_modes():
     tokens = open_clip.tokenize([caption])[0].numpy()
     text = np.full(77, np.nan, np.float32)
     text[1:76] = 1 / 75
-    row = score_grounding.MapRow("m.npz", np.full((2, 2), np.nan), text, tokens, SIZE, "faithful")
-    frame = score_grounding.score_entries([entry], None, {("e", "i2t"): row}, ["faithful", "corrected"])
+    row = MapRow("m.npz", np.full((2, 2), np.nan), text, tokens, SIZE, "faithful")
+    frame = score_entries([entry], None, {("e", "i2t"): row}, ["faithful", "corrected"])
     assert frame["excluded_reason"].tolist() == ["caption_exceeds_context", "raised:context_length"]
 
 
@@ -186,7 +189,7 @@ def test_a_row_twice_across_shards_is_rejected(tmp_path):
     for name in ("0", "1"):
         _write_maps(tmp_path / f"{name}.npz", [("1_0_1", "i2t", np.zeros((SIZE, SIZE)), scores, tokens)])
     with pytest.raises(InputError, match="one row per entry and direction"):
-        score_grounding.read_maps([tmp_path / "0.npz", tmp_path / "1.npz"])
+        read_maps([tmp_path / "0.npz", tmp_path / "1.npz"])
 
 
 def test_max_entries_records_n_of_m_in_the_summary(scored, tmp_path):
@@ -208,7 +211,7 @@ def test_max_entries_records_n_of_m_in_the_summary(scored, tmp_path):
                               "--out", str(tmp_path / "p.csv"), "--summary", str(tmp_path / "p_summary.csv")])
     assert score_grounding.run(args) == 0
     partial = pd.read_csv(tmp_path / "p_summary.csv")
-    assert list(partial.columns) == score_grounding.SUMMARY_COLUMNS
+    assert list(partial.columns) == SUMMARY_COLUMNS
     # 2 of the split's 3 entries in scope, whatever was excluded
     assert (partial.n_dataset_entries == 3).all() and ((partial.n_entries + partial.n_excluded) == 2).all()
 

@@ -355,3 +355,40 @@ def test_max_images_makes_a_partial_table_that_the_report_does_not_compare(colou
     assert "Partial run: 2 of 3 entries, 3 of 1449 entries; &Delta; is not computed for those rows." in \
         " ".join(html.split())
     assert published.reported == "clippy.voc_miou"
+
+
+def test_tables_check_ids_against_the_packaged_reported_yaml_unless_given_one(tmp_path, capsys):
+    """Without --reported, table-zeroshot and table-segmentation check the --published ids against the packaged
+    reported.yaml (as the report verb reads it); an explicit --reported still wins."""
+    from clipxai.report.reported import REPORTED
+
+    zeroshot_csv = tmp_path / "zs.csv"
+    pd.DataFrame([{"dataset": "colours", "model": "oracle", "n_images": 6, "n_split_images": 6, "n_classes": 3,
+                   "n_templates": 1, "templates": "a {}", "top1": 1.0, "top1_lo": 1.0, "top1_hi": 1.0, "top5": 1.0,
+                   "top5_lo": 1.0, "top5_hi": 1.0, "chance_top1": 1 / 3, "complete": True}]).to_csv(zeroshot_csv,
+                                                                                                   index=False)
+    keys = {"dataset": "colours", "model": "oracle", "split": "val", "alignment": "faithful", "absent": "zero"}
+    summary_csv, per_class_csv = tmp_path / "sum.csv", tmp_path / "pc.csv"
+    pd.DataFrame([{**keys, "n_images": 3, "n_split_images": 3, "miou": 0.5, "miou_lo": 0.4,
+                   "miou_hi": 0.6}]).to_csv(summary_csv, index=False)
+    pd.DataFrame([{**keys, "class_index": 0, "class_name": "blue", "iou": 0.5}]).to_csv(per_class_csv, index=False)
+    own = tmp_path / "own.yaml"
+    own.write_text("published:\n  own.number: {}\n")
+
+    def zeroshot_table(*extra):
+        return main(["table-zeroshot", "--results", str(zeroshot_csv), *extra, "--out-csv", str(tmp_path / "z.csv"),
+                     "--out-md", str(tmp_path / "z.md")])
+
+    def segmentation_table(*extra):
+        return main(["table-segmentation", "--summaries", str(summary_csv), "--per-class", str(per_class_csv),
+                     *extra, "--out-csv", str(tmp_path / "s.csv"), "--out-md", str(tmp_path / "s.md")])
+
+    for table, flag, known in ((zeroshot_table, "--published", "clippy.imagenet_zeroshot_top1"),
+                               (segmentation_table, "--published-miou", "clippy.voc_miou")):
+        assert table(flag, f"colours:oracle={known}") == 0
+        capsys.readouterr()
+        assert table(flag, "colours:oracle=own.number") == 2  # not in the packaged file
+        assert capsys.readouterr().err.strip().endswith(f"{REPORTED}: published.own.number: expected an entry "
+                                                        f"for {flag} colours:oracle=own.number")
+        assert table("--reported", str(own), flag, "colours:oracle=own.number") == 0
+        assert table("--reported", str(own), flag, f"colours:oracle={known}") == 2

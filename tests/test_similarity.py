@@ -92,7 +92,7 @@ def test_image_target_swaps_the_objective_and_restores_the_model(world, model):
 
 
 def test_topk_hits_ties_and_chance():
-    from clipxai.commands.table_similarity import chance_topk
+    from clipxai.protocols.similarity import chance_topk
 
     sims = np.array([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1], [0.4, 0.4, 0.0]])
     labels = np.array([0, 0, 1])
@@ -109,7 +109,7 @@ def test_topk_hits_ties_and_chance():
 
 
 def test_shuffled_labels_fall_to_chance_where_annotated_ones_are_perfect():
-    from clipxai.commands.table_similarity import score
+    from clipxai.protocols.similarity import score_result as score
 
     n, k = 600, 6
     labels = np.arange(n) % k
@@ -157,7 +157,7 @@ def test_missing_artemis_data_is_one_line_exit_2(tmp_path, model_path, capsys):
 
 
 def test_shuffled_control_of_a_constant_label_draws_labels_at_random():
-    from clipxai.commands.table_similarity import score
+    from clipxai.protocols.similarity import score_result as score
 
     n = 400
     sims = np.tile([0.9, 0.1], (n, 1))   # always prefers target 0, the annotated one
@@ -168,3 +168,24 @@ def test_shuffled_control_of_a_constant_label_draws_labels_at_random():
     assert table.loc[("top-1", "annotated"), "mean"] == 1.0
     assert abs(table.loc[("top-1", "shuffled"), "mean"] - 0.5) < 0.08
     assert ("top-2", "annotated") not in table.index   # k >= number of targets: no top-k row
+
+
+def test_table_similarity_quotes_the_packaged_reported_yaml_by_default(tmp_path):
+    from clipxai.report.reported import REPORTED
+
+    result = tmp_path / "shapes" / "toy.npz"
+    result.parent.mkdir()
+    np.savez(result, ids=np.array(["a", "b"]), study=np.array("shapes"), method=np.array("m"),
+             domains=np.array(["colour"]), colour__targets=np.array(["red", "blue"]),
+             colour__labels=np.array([0, 1]), colour__sims=np.array([[0.9, 0.1], [0.2, 0.8]]))
+    claims = tmp_path / "claims.csv"
+    base = ["table-similarity", "--results", str(result), "--bootstrap", "20", "--out", str(tmp_path / "t.csv"),
+            "--out-claims", str(claims)]
+    assert cli.main(base) == 0
+    assert json.loads(claims.with_suffix(".json").read_text())["inputs"] == [str(REPORTED)]
+    packaged = claims.read_bytes()
+    assert len(pd.read_csv(claims)) >= 2
+    own = tmp_path / "own.yaml"  # an explicit --reported still wins
+    own.write_text("qualitative:\n  - {source: s, claim: c, where: w, measured_here: m}\n")
+    assert cli.main(base + ["--reported", str(own)]) == 0
+    assert pd.read_csv(claims)["claim"].tolist() == ["c"] and claims.read_bytes() != packaged

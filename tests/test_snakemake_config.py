@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -42,14 +43,35 @@ def test_overlay_merges_onto_the_default_and_a_complete_file_stands_alone(tmp_pa
     assert "resources/data/shapes_voc" not in result.stdout and "--n-train 200" in result.stdout
 
 
-def test_misspelt_method_stops_the_dry_run_with_one_line(tmp_path):
+# One mistake of each kind of check (the schema's method table, then clipxai.workflow.checks section by section;
+# tests/test_workflow_plan.py checks every message without Snakemake): the dry run prints exactly this line.
+DRY_RUN_MISTAKES = {
+    "misspelt method": ("grounding:\n  methods:\n    chefr2021: {start_layer: -1}\n",
+                        "grounding.methods.chefr2021: expected a method name"),
+    "saliency model": ("report: {saliency_models: [nope]}\n",
+                       "invalid configuration: report.saliency_models: 'nope' is not a model under models"),
+    "segmentation kind": ("segmentation: {datasets: [shapes]}\n",
+                          "invalid configuration: segmentation.datasets: 'shapes' is not a data set of kind voc or "
+                          "shapes-voc"),
+    "waterbirds selection": ("heads: {waterbirds: {select_with: principal-faithful}}\n",
+                             "invalid configuration: heads.waterbirds.select_with: expected the label of a textspan "
+                             "algorithm under explain.algorithms"),
+    "similarity study": ("similarity: {studies: {shapes: {dataset: shapes_voc}}}\n",
+                         "invalid configuration: similarity.studies.shapes.dataset: a data set of kind shapes-imagenet "
+                         "(single-object images)"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(DRY_RUN_MISTAKES))
+def test_a_config_mistake_stops_the_dry_run_with_one_line(tmp_path, mistake):
+    text, expected = DRY_RUN_MISTAKES[mistake]
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text("grounding:\n  methods:\n    chefr2021: {start_layer: -1}\n")
+    overlay.write_text(text)
     result = dry_run(tmp_path / "run", "--configfile", str(overlay))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     lines = [line for line in output.splitlines() if "invalid configuration" in line]
-    assert len(lines) == 1 and "grounding.methods.chefr2021: expected a method name" in lines[0], output
+    assert len(lines) == 1 and expected in lines[0], output
     assert "Traceback" not in output and "Job stats" not in output
 
 

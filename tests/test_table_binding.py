@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from clipxai.cli import main
-from clipxai.commands.table_binding import colour_subsets
+from clipxai.protocols.tables import colour_subsets
 from clipxai.data import png
 
 

@@ -76,3 +76,14 @@ def test_verbs_take_the_stamp_as_checkpoint_the_way_rules_pass_it(tmp_path, caps
                      "--checkpoint", str(stamp), "--templates", "caption", "--out", str(tmp_path / "again.npy")])
     err = capsys.readouterr().err
     assert code == 2 and "weights.json" in err and "fetch the weights again" in err
+
+
+def test_sha256_file_is_the_digest_of_the_bytes(tmp_path):
+    import hashlib
+
+    from clipxai.io import sha256_file
+
+    path = tmp_path / "blob.bin"
+    payload = bytes(range(256)) * 9000  # more than one 1 MiB block
+    path.write_bytes(payload)
+    assert sha256_file(path) == hashlib.sha256(payload).hexdigest()

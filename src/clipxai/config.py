@@ -3,9 +3,9 @@
 validates a config from any folder).
 
 Used by rules/common.smk before anything runs (the schema step through ``snakemake.utils.validate``, its error
-turned into one line by :func:`schema_error`; then :func:`check_references`), and by commands that read the config
-(:func:`load`). A typo or a wrong type ends with one line naming the key:
-``config.yaml: datasets.shapes.n_train: expected integer, got '10k'``.
+turned into one line by :func:`schema_error`; then clipxai.workflow.checks.check_workflow, which starts with
+:func:`check_references`), and by commands that read the config (:func:`load`). A typo or a wrong type ends with
+one line naming the key: ``config.yaml: datasets.shapes.n_train: expected integer, got '10k'``.
 
 Imports only jsonschema and yaml (Snakemake's own dependencies): the Snakefile parses in a plain Snakemake
 environment, without torch.
@@ -20,6 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from clipxai.data.kinds import kinds_serving
 from clipxai.errors import InputError
 
 # The schema is package data; rules/common.smk hands the same file to snakemake.utils.validate by its path in the
@@ -173,7 +174,8 @@ def check_references(config: dict, source: str) -> None:
     for name, model in config["models"].items():
         if model["kind"] == "toy":
             train_on = model.get("train_on")
-            if train_on not in config["datasets"] or config["datasets"][train_on]["kind"] != "shapes":
+            trainable = kinds_serving("toy-training")  # the shapes world in COCO/PNG format
+            if train_on not in config["datasets"] or config["datasets"][train_on]["kind"] not in trainable:
                 raise InputError(source, f"models.{name}.train_on", "the name of a shapes data set")
         elif "name" not in model:
             raise InputError(source, f"models.{name}.name", "an open_clip model name for kind open_clip")

@@ -2,11 +2,13 @@
 
 The temp file gets the permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), not
 ``mkstemp``'s private ``0o600``: on a shared filesystem the rest of the lab must be able to read the results.
+Also here: :func:`sha256_file`, the one file checksum (fetched weights, stamps, the report's input manifest).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -83,3 +85,12 @@ def save_npz(path: str | Path, **arrays: Any) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
+
+
+def sha256_file(path: str | Path) -> str:
+    """The sha256 of a file's bytes (hex), read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()

@@ -24,12 +24,17 @@ def read_classes(path: str | Path) -> dict:
     return meta
 
 
+def load_matrix(path: str | Path, file_is: str, shape_is: str) -> np.ndarray:
+    """A 2-D ``.npy`` as float32; InputError says what the file (``file_is``) and its shape (``shape_is``) should be."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputError(path, "(file)", f"{file_is} ({err.__class__.__name__})") from None
+    if array.ndim != 2:
+        raise InputError(path, "shape", f"{shape_is}, got {array.shape}")
+    return array.astype(np.float32)
+
+
 def load_classifier(path: str | Path) -> np.ndarray:
     """Zero-shot weights [D, classes] (float32)."""
-    try:
-        weights = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(path, "(file)", f"a .npy of zero-shot weights ({err.__class__.__name__})") from None
-    if weights.ndim != 2:
-        raise InputError(path, "shape", f"[D, classes], got {weights.shape}")
-    return weights.astype(np.float32)
+    return load_matrix(path, "a .npy of zero-shot weights", "[D, classes]")

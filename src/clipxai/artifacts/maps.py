@@ -1,5 +1,6 @@
-"""Grounding maps files (``clipxai ground``'s .npz, docs/contracts.md) read back, row by row: one reader for every
-verb that consumes them (score-grounding, faithfulness), so both refuse the same malformed files the same way."""
+"""Maps files. Grounding maps files (``clipxai ground``'s .npz, docs/contracts.md) read back, row by row: one reader
+for every verb that consumes them (score-grounding, faithfulness), so both refuse the same malformed files the same
+way. And the caption columns of ``clipxai attribute``'s maps file (its layout: that verb's docstring)."""
 
 from __future__ import annotations
 
@@ -63,3 +64,14 @@ def read_maps(paths: Iterable[str | Path]) -> dict[tuple[str, str], MapRow]:
                                  f"{rows[key].path}")
             rows[key] = MapRow(str(path), grid[i], text[i], tokens[i], image_size, padding)
     return rows
+
+
+def caption_columns(text, tokens) -> np.ndarray:
+    """Token-aligned relevance (torch) [P, ctx] -> caption tokens only [P, ctx - 2], NaN-padded; ``text`` None (an
+    image-only method): all NaN. ``tokens`` [P, ctx]: each row's end token is its largest id."""
+    out = np.full((tokens.shape[0], tokens.shape[1] - 2), np.nan, dtype=np.float32)
+    if text is None:
+        return out
+    for row, end in enumerate(tokens.argmax(dim=-1).tolist()):
+        out[row, :end - 1] = text[row, 1:end].numpy()
+    return out

@@ -5,6 +5,7 @@ These were defined in one table verb and imported by others; a verb imports libr
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from clipxai.errors import InputError
@@ -30,19 +31,23 @@ def coverage_text(rows: pd.DataFrame) -> str | None:
     return ", ".join(f"{n} of {m} entries" for n, m in pairs)
 
 
+def read_result_csv(path, required, readable: str, column: str, **read_options) -> pd.DataFrame:
+    """One result CSV (``pd.read_csv(path, **read_options)``); InputError names the file when it is unreadable
+    (``readable``: what it should be) or the first ``required`` column it lacks (``column``: what that column is)."""
+    try:
+        frame = pd.read_csv(path, **read_options)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise InputError(path, "(file)", f"{readable} ({err})") from None
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(path, missing[0], column)
+    return frame
+
+
 def read_csvs(paths: list[str], required: list[str], what: str) -> pd.DataFrame:
     """The CSVs at ``paths`` concatenated; InputError names the file that is unreadable or lacks a ``required``
     column (``what``: the verb that writes them)."""
-    frames = []
-    for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise InputError(path, "(file)", f"a readable CSV ({err})") from None
-        missing = [c for c in required if c not in frame.columns]
-        if missing:
-            raise InputError(path, missing[0], f"a column written by {what}")
-        frames.append(frame)
+    frames = [read_result_csv(path, required, "a readable CSV", f"a column written by {what}") for path in paths]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -69,10 +74,20 @@ def parse_ids(pairs: list[str], flag: str, reported: str | None) -> dict[tuple[s
     return ids
 
 
-def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
-    """A GitHub-style Markdown table; floats with ``digits`` decimals, NaN as an empty cell."""
+def markdown_table(frame: pd.DataFrame, digits: int = 1, *, escape_pipes: bool = False) -> str:
+    """A GitHub-style Markdown table; floats with ``digits`` decimals, NaN and None as an empty cell.
+
+    ``escape_pipes``: a "|" inside a cell written as "\\|" (cells of free text, e.g. the head tables' texts); off,
+    cells are written as they are (the zero-shot table's templates, joined by " | ", read as they were).
+    """
+
+    def cell(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, (float, np.floating)):
+            return "" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value).replace("|", "\\|") if escape_pipes else str(value)
+
     lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    for values in frame.itertuples(index=False):
-        cells = [("" if pd.isna(v) else f"{v:.{digits}f}") if isinstance(v, float) else str(v) for v in values]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cell(v) for v in values) + " |" for values in frame.itertuples(index=False)]
     return "\n".join(lines) + "\n"

@@ -22,26 +22,34 @@ def attention_rollout(probs: list) -> torch.Tensor:
     return relevance
 
 
+class _GradientFree(Method):
+    """Relevance from the traced attention probabilities alone: no objective, no gradients."""
+
+    @staticmethod
+    def combine(probs: list) -> torch.Tensor:
+        """[B, N, N] relevance from the blocks' attention probabilities (each [B, heads, N, N])."""
+        raise NotImplementedError
+
+    def attribute(self, model, images, texts) -> Attribution:
+        images, texts = prepare_inputs(self.name, model, images, texts)
+        trace = trace_attention(model, images, texts, objective=None)
+        return relevance_rows(self.combine(trace.visual_probs), self.combine(trace.text_probs), model, texts)
+
+
 @register
-class RawAttention(Method):
+class RawAttention(_GradientFree):
     """Last block's attention, mean over heads: the CLS row over the patches (text: the EOT row)."""
 
     name = "raw-attention"
 
-    def attribute(self, model, images, texts) -> Attribution:
-        images, texts = prepare_inputs(self.name, model, images, texts)
-        trace = trace_attention(model, images, texts, objective=None)
-        return relevance_rows(trace.visual_probs[-1].mean(dim=1), trace.text_probs[-1].mean(dim=1), model, texts)
+    @staticmethod
+    def combine(probs: list) -> torch.Tensor:
+        return probs[-1].mean(dim=1)
 
 
 @register
-class Rollout(Method):
+class Rollout(_GradientFree):
     """Attention rollout over all blocks (no gradients, not class- or text-specific)."""
 
     name = "rollout"
-
-    def attribute(self, model, images, texts) -> Attribution:
-        images, texts = prepare_inputs(self.name, model, images, texts)
-        trace = trace_attention(model, images, texts, objective=None)
-        return relevance_rows(attention_rollout(trace.visual_probs), attention_rollout(trace.text_probs), model,
-                              texts)
+    combine = staticmethod(attention_rollout)

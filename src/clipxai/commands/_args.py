@@ -116,6 +116,12 @@ for _check in (output_file, output_dir, output_pair):
 _OUTPUT_KINDS = {"file": output_file, "dir": output_dir, "pairs": output_pair}
 
 
+def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
+    """--seed and --bootstrap of a table verb's confidence intervals (resampling draws from the seed)."""
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--bootstrap", type=int, default=1000)
+
+
 def add_output(parser: argparse.ArgumentParser, *flags: str, kind: str = "file", **kwargs) -> argparse.Action:
     """An output argument, checked before the verb runs: ``kind`` "file" (not an existing directory), "dir"
     (not an existing file) or "pairs" (``KEY=PATH`` values naming files); its folder must be writable."""
@@ -183,14 +189,39 @@ def nonempty_text(value: str, option: str) -> None:
 # --------------------------------------------------------------------------------------------- shared arguments
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True) -> None:
-    """``--model`` plus either ``--pretrained`` or ``--checkpoint`` (see clipxai.models.registry.load_model)."""
-    checked(parser.add_argument("--model", required=required,
-                                help="open_clip model name, model-config JSON or model folder"), model_source)
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", default=None, help="open_clip pretrained tag")
+def add_model_arguments(parser: argparse.ArgumentParser, required: bool = True, *,
+                        model_help: str = "open_clip model name, model-config JSON or model folder",
+                        pretrained_help: str = "open_clip pretrained tag", exclusive: bool = True) -> None:
+    """``--model`` plus ``--pretrained`` and ``--checkpoint`` (see clipxai.models.registry.load_model), one or the
+    other where ``exclusive`` (zeroshot and segment-voc load CLIPpy too, whose loader takes both)."""
+    checked(parser.add_argument("--model", required=required, help=model_help), model_source)
+    weights = parser.add_mutually_exclusive_group() if exclusive else parser
+    weights.add_argument("--pretrained", default=None, help=pretrained_help)
     checked(weights.add_argument("--checkpoint", default=None, help="local state dict (.pt/.safetensors)"),
             checkpoint_file)
+
+
+def add_reported_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--reported``: the published numbers, by default the packaged reported.yaml (as the ``report`` verb)."""
+    parser.add_argument("--reported", default=None, help=f"{what} (default: the packaged clipxai/report/reported.yaml)")
+
+
+def reported_file(value: str | None) -> str:
+    """The ``--reported`` given, else the packaged clipxai/report/reported.yaml."""
+    if value is not None:
+        return value
+    from clipxai.report.reported import REPORTED  # read only when needed: --help stays light
+
+    return str(REPORTED)
+
+
+def add_grounding_data_arguments(parser: argparse.ArgumentParser, model: bool = True) -> None:
+    """``--data`` and ``--split`` of the verbs that read a PNG-format grounding data set (clipxai.data.png), and
+    where ``model``, the model arguments (:func:`add_model_arguments`)."""
+    parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
+    parser.add_argument("--split", default="val")
+    if model:
+        add_model_arguments(parser)
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
@@ -230,6 +261,13 @@ def labelled_output_file(value: str, option: str) -> None:
 
 
 labelled_output_file.output = True
+
+
+def add_labelled_maps(parser: argparse.ArgumentParser, *, method_help: str, maps_help: str) -> None:
+    """``--method LABEL ...`` and ``--maps`` (grounding maps .npz, every shard; LABEL=PATH of each method with
+    ``--method``) of the verbs that read the maps of one method or several (:func:`group_by_label`)."""
+    parser.add_argument("--method", nargs="+", action="extend", default=None, metavar="LABEL", help=method_help)
+    add_checked(parser, "--maps", nargs="+", action="extend", required=True, help=maps_help, check=labelled_npz_file)
 
 
 def group_by_label(args, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> dict[str, dict[str, list[str]]]:

@@ -11,18 +11,15 @@ import argparse
 import torch
 
 from clipxai.commands import _args
-from clipxai.errors import InputError
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The model, device and labelling arguments shared by ``zeroshot`` and ``segment-voc``."""
-    _args.add_checked(parser, "--model", required=True,
-                      help="open_clip name (e.g. ViT-B-16, clippy-B-16), model-config JSON or model folder",
-                      check=_args.model_source)
-    parser.add_argument("--pretrained", default=None, help="open_clip pretrained tag or catalogued checkpoint "
-                        "(clippy_5k)")
-    _args.add_checked(parser, "--checkpoint", default=None, help="local state dict (.pt/.safetensors)",
-                      check=_args.checkpoint_file)
+def add_zeroshot_model_arguments(parser: argparse.ArgumentParser, bootstrap_help: str) -> None:
+    """The bootstrap, model, device and labelling arguments shared by ``zeroshot`` and ``segment-voc``."""
+    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap over images (default 0)")
+    parser.add_argument("--bootstrap", type=int, default=1000, help=bootstrap_help)
+    _args.add_model_arguments(parser, model_help="open_clip name (e.g. ViT-B-16, clippy-B-16), model-config JSON or "
+                              "model folder", pretrained_help="open_clip pretrained tag or catalogued checkpoint "
+                              "(clippy_5k)", exclusive=False)  # clippy.load takes both
     parser.add_argument("--weights-stamp", default=None, help="the fetch-weights stamp (weights.json): where a "
                         "catalogued checkpoint such as clippy_5k was put")
     parser.add_argument("--device", default="auto", help="auto (the GPU if there is one), cpu or cuda")
@@ -34,20 +31,13 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto``: the GPU this job was given, else the CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device", "device", "cpu or auto: this machine has no CUDA device")
-    return torch.device(name)
-
-
 def load_for_args(args: argparse.Namespace):
     """The model of the shared arguments (CLIPpy-style configs included), on the resolved device."""
-    from clipxai.models import clippy
+    from clipxai.models.registry import load_model
+    from clipxai.protocols.datasets import resolve_device
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return clippy.load_any(args.model, args.pretrained, args.checkpoint, resolve_device(args.device),
-                           weights_stamp=args.weights_stamp)
+    checkpoint = None if args.checkpoint is None else str(args.checkpoint)
+    return load_model(args.model, args.pretrained, checkpoint, resolve_device(args.device),
+                      weights_stamp=args.weights_stamp)

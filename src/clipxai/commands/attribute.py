@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from clipxai.artifacts.maps import caption_columns
 from clipxai.errors import InputError
 from clipxai.io import save_npz
 from clipxai.commands._args import add_model_arguments
@@ -71,16 +72,6 @@ def tokenize(loaded, texts: list[str]) -> torch.Tensor:
             log.warning("text of %d tokens truncated to the %d-token context window of %s: %r", n_tokens,
                         loaded.context_length, loaded.name, start)
     return tokens
-
-
-def caption_columns(text: torch.Tensor | None, tokens: torch.Tensor) -> np.ndarray:
-    """Token-aligned relevance [P, ctx] -> caption tokens only [P, ctx - 2], NaN-padded."""
-    out = np.full((tokens.shape[0], tokens.shape[1] - 2), np.nan, dtype=np.float32)
-    if text is None:
-        return out
-    for row, end in enumerate(tokens.argmax(dim=-1).tolist()):
-        out[row, :end - 1] = text[row, 1:end].numpy()
-    return out
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 
-from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
 from clipxai.errors import InputError
 
@@ -24,17 +23,11 @@ HELP = "perturbation curves (deletion, insertion, negative) of one or more metho
 log = logging.getLogger(__name__)
 
 
-
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
-    parser.add_argument("--split", default="val")
-    add_model_arguments(parser)
-    parser.add_argument("--method", nargs="+", action="extend", default=None, metavar="LABEL",
-                        help="curve several methods in one run: their labels; then every --maps and --out is "
-                        "LABEL=PATH")
-    _args.add_checked(parser, "--maps", nargs="+", action="extend", required=True,
-                      help="the method's maps .npz, every shard (LABEL=PATH of each --method)",
-                      check=_args.labelled_npz_file)
+    _args.add_grounding_data_arguments(parser)
+    _args.add_labelled_maps(parser, method_help="curve several methods in one run: their labels; then every --maps "
+                            "and --out is LABEL=PATH",
+                            maps_help="the method's maps .npz, every shard (LABEL=PATH of each --method)")
     parser.add_argument("--steps", type=int, default=10, help="perturbation steps (10 = 10%% of the parts each)")
     parser.add_argument("--baseline", default="mean", choices=("mean", "blur"),
                         help="what a removed image patch shows: the image's mean colour or a blur of the image")
@@ -64,6 +57,7 @@ def run(args) -> int:
     from clipxai.data import png
     from clipxai.io import write_csv
     from clipxai.models.registry import load_model
+    from clipxai.protocols.datasets import resolve_device
     from clipxai.protocols import faithfulness as protocol
 
     if args.steps < 1:
@@ -71,8 +65,7 @@ def run(args) -> int:
     jobs = jobs_of(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
-        "cpu" if args.device == "auto" else args.device)
+    device = resolve_device(args.device)  # --device cuda on a machine without one is refused before any work
     dataset = png.load(args.data, args.split)
     # every method's maps are read and matched to the data set before the model is loaded or a curve is run
     every_row = [protocol.read_maps(maps) for _, maps, _ in jobs]
@@ -86,8 +79,7 @@ def run(args) -> int:
                                            batch_size=args.batch_size))
     # every method's curves are done: only now is anything written, each file atomically
     for (label, _, out), rows, maps in zip(jobs, results, every_row):
-        # what --max-entries left out is visible downstream: the entries with maps, per direction, beside each row
-        rows = rows.assign(n_dataset_entries=rows["direction"].map(maps.groupby("direction")["entry_id"].nunique()))
+        rows = protocol.with_dataset_entries(rows, maps)
         write_csv(out, rows)
         log.info("wrote %s (%d rows)", out, len(rows))
     return 0

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from clipxai.errors import InputError  # noqa: E402
-from clipxai.viz.provenance import save_figure, write_sidecar  # noqa: E402
+from clipxai.viz.provenance import publish_figure  # noqa: E402
 from clipxai.commands import _args  # noqa: E402
 
 NAME = "figure-grounding"
@@ -79,10 +79,8 @@ def run(args) -> int:
             ax.set_xticks([])
             ax.set_yticks([])
     fig.tight_layout()
-    save_figure(fig, args.out)
-    plt.close(fig)
-    write_sidecar(
-        args.out, title="Text-to-image relevance, qualitative",
+    publish_figure(
+        fig, args.out, title="Text-to-image relevance, qualitative",
         caption=(f"First {len(shared)} entries of the {args.split} split; columns: the input with its phrase, "
                  f"the relevance map of each method (min-max normalised, jet), the phrase's mask."),
         rule=args.rule, command=f"clipxai {NAME}", inputs=list(args.maps), section="grounding",

@@ -14,10 +14,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 
+from clipxai.artifacts.tables import read_result_csv  # noqa: E402
 from clipxai.errors import InputError  # noqa: E402
-from clipxai.viz.provenance import save_figure, write_sidecar  # noqa: E402
+from clipxai.viz.provenance import publish_figure  # noqa: E402
 from clipxai.commands import _args  # noqa: E402
 
 NAME = "figure-grounding-bars"
@@ -36,14 +36,9 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    try:
-        table = pd.read_csv(args.table)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(args.table, "(file)", f"the grounding table CSV ({err})") from None
     needed = [c.replace("macro", args.metric) for c in NEEDED]
-    missing = [c for c in needed if c not in table.columns]
-    if missing:
-        raise InputError(args.table, missing[0], "a column of the grounding table (clipxai table-grounding)")
+    table = read_result_csv(args.table, needed, "the grounding table CSV",
+                            "a column of the grounding table (clipxai table-grounding)")
     if table.empty:
         raise InputError(args.table, "(rows)", "at least one row")
     blocks = list(dict.fromkeys(zip(table["dataset"], table["model"])))
@@ -75,10 +70,8 @@ def run(args) -> int:
             if r == 0 and c == len(directions) - 1:
                 ax.legend(fontsize=7, title="protocol", title_fontsize=7)
     fig.tight_layout()
-    save_figure(fig, args.out)
-    plt.close(fig)
-    write_sidecar(
-        args.out, title="Grounding: every method, both directions",
+    publish_figure(
+        fig, args.out, title="Grounding: every method, both directions",
         caption=(f"Mean {args.metric} IoU over entries with bootstrap 95% intervals (error bars), from the grounding "
                  "table; one panel per direction and (data set, model), faithful (solid) and corrected (hatched) "
                  "protocol side by side."),

@@ -17,7 +17,6 @@ import logging
 import torch
 
 from clipxai.io import save_npz
-from clipxai.commands._args import add_model_arguments
 from clipxai.commands import _args
 
 NAME = "ground"
@@ -26,9 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--data", required=True, help="data set root (COCO panoptic + PNG layout)")
-    parser.add_argument("--split", default="val")
-    add_model_arguments(parser)
+    _args.add_grounding_data_arguments(parser)
     parser.add_argument("--method", required=True, nargs="+", action="extend",
                         help='JSON {"method": registry name, "params": {...}} or a bare registry name; repeat for '
                         "several methods (one --out each, in the same order)")
@@ -43,32 +40,17 @@ def add_arguments(parser) -> None:
                      help="output .npz, one per --method (in the same order)")
 
 
-def build_methods(args) -> list[tuple[str, dict, object]]:
-    """(registry name, params, method) of every ``--method``, checked before any model or data is read."""
-    from clipxai import attribution
-    from clipxai.protocols.grounding import parse_method
-    from clipxai.seeding import derive_seed
-
-    _args.one_output_per_method(args.method, args.out)
-    methods = []
-    for text in args.method:
-        name, params = parse_method(text)
-        if name == "random" and "seed" not in params:
-            # keyed by shard, so shards draw different maps and a rerun of one shard draws the same ones
-            params["seed"] = derive_seed(args.seed, "random", args.data, args.split, args.shard)
-        methods.append((name, params, attribution.get(name, **params)))
-    return methods
-
-
 def run(args) -> int:
     from clipxai.data import png
     from clipxai.models.registry import load_model
     from clipxai.protocols.datasets import resolve_device
-    from clipxai.protocols.grounding import ground_maps, shard_entries
+    from clipxai.protocols.grounding import build_methods, ground_maps, shard_entries
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    methods = build_methods(args)
+    # every --method is checked before any model or data is read
+    _args.one_output_per_method(args.method, args.out)
+    methods = build_methods(args.method, args.seed, args.data, args.split, args.shard)
     device = resolve_device(args.device)
     dataset = png.load(args.data, args.split)
     entries = shard_entries(dataset.entries, args.shard, args.shards, args.max_entries)

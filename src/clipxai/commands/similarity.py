@@ -35,13 +35,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
     import torch
 
     from clipxai import attribution
     from clipxai.errors import InputError
     from clipxai.io import save_npz
     from clipxai.models.registry import load_model
+    from clipxai.protocols.datasets import resolve_device
     from clipxai.protocols import similarity as protocol
     from clipxai.seeding import derive_seed
 
@@ -57,28 +57,12 @@ def run(args) -> int:
     if method_name == "random" and "seed" not in params:
         params["seed"] = derive_seed(args.seed, "random", "similarity", args.study)
     method = attribution.get(method_name, **params)
-    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
-        "cpu" if args.device == "auto" else args.device)
+    device = resolve_device(args.device)
     lm = load_model(args.model, args.pretrained, args.checkpoint, device)
     study = protocol.build_study(args.study, spec, args.n_images, args.seed)
     log.info("study %s (%s): %d images, domains %s", study.name, study.kind, len(study.ids),
              ", ".join(d.name for d in study.domains))
     results = protocol.run_study(lm, study, method, batch_size=args.batch_size)
-    arrays = {"ids": np.array(study.ids, dtype=str), "image_paths": np.array([str(p) for p in study.image_paths]),
-              "study": np.array(study.name), "kind": np.array(study.kind),
-              "domains": np.array([d.name for d in study.domains], dtype=str), "method": np.array(method_name),
-              "params": np.array(json.dumps(params, sort_keys=True)), "image_size": np.int64(lm.image_size)}
-    for domain in study.domains:
-        sims, saliency = results[domain.name]
-        prefix = f"{domain.name}__"
-        arrays[prefix + "targets"] = np.array(domain.targets, dtype=str)
-        arrays[prefix + "labels"] = domain.labels.astype(np.int64)
-        arrays[prefix + "sims"] = sims
-        arrays[prefix + "saliency"] = saliency
-        if domain.distribution is not None:
-            arrays[prefix + "distribution"] = domain.distribution.astype(np.float64)
-        if domain.target_images is not None:
-            arrays[prefix + "target_images"] = np.array([[str(p) for p in row] for row in domain.target_images])
-    save_npz(args.out, **arrays)
+    save_npz(args.out, **protocol.result_arrays(study, results, method_name, params, lm.image_size))
     log.info("wrote %s", args.out)
     return 0

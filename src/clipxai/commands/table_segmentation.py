@@ -20,11 +20,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-import pandas as pd
-
 from clipxai.errors import InputError
 from clipxai.io import write_csv, write_text
-from clipxai.artifacts.tables import markdown_table, parse_ids, read_csvs
+from clipxai.artifacts.tables import parse_ids, read_csvs
+from clipxai.protocols.voc_dense import JI_NOTE, KEYS, class_table, markdown_section, summary_table
 from clipxai.commands import _args
 
 NAME = "table-segmentation"
@@ -32,17 +31,13 @@ HELP = "VOC dense-segmentation tables (mIoU with 95% CI per model, per-class IoU
 
 log = logging.getLogger(__name__)
 
-KEYS = ["dataset", "model", "split", "alignment", "absent"]
-PUBLISHED_PROTOCOL = ("faithful", "zero")  # the replication's label geometry and absent-class rule
-JI_NOTE = ("published only: the replication's code does not compute JI, so its protocol cannot be stated exactly; "
-           "not reproduced")
 SECTION = "segmentation"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--summaries", nargs="+", action="extend", required=True, help="segment-voc summary CSVs")
     parser.add_argument("--per-class", nargs="+", action="extend", required=True, help="segment-voc per-class CSVs")
-    parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
+    _args.add_reported_argument(parser, "report/reported.yaml: the ids given must exist in it")
     parser.add_argument("--published-miou", action="append", default=[], metavar="DATASET:MODEL=ID",
                         help="the run that reproduces a published mIoU, and that number's id (repeatable)")
     parser.add_argument("--published-ji", action="append", default=[], metavar="DATASET:MODEL=ID",
@@ -55,42 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rule", default="table_segmentation", help="rule named in the sidecars")
 
 
-def summary_table(summary: pd.DataFrame, miou_ids: dict, ji_ids: dict) -> pd.DataFrame:
-    rows = []
-    for record in summary.sort_values(KEYS, kind="stable").to_dict("records"):
-        run = (record["dataset"], record["model"])
-        published = (record["alignment"], record["absent"]) == PUBLISHED_PROTOCOL
-        base = {k: record[k] for k in KEYS}
-        coverage = {"n_images": int(record["n_images"]), "n_split_images": int(record["n_split_images"]),
-                    "complete": bool(record["n_images"] >= record["n_split_images"])}
-        rows.append({**base, "metric": "mIoU", "value": record["miou"], "lo": record["miou_lo"],
-                     "hi": record["miou_hi"], **coverage,
-                     "reported": miou_ids.get(run, "") if published else "", "note": ""})
-        if published and run in ji_ids:
-            rows.append({**base, "metric": "JI", "value": float("nan"), "lo": float("nan"), "hi": float("nan"),
-                         **coverage, "reported": ji_ids[run], "note": JI_NOTE})
-    return pd.DataFrame(rows)
-
-
-def class_table(per_class: pd.DataFrame, dataset: str) -> pd.DataFrame:
-    """Per-class IoU of one data set: a row per model x split x alignment x absent, a column per class."""
-    subset = per_class[per_class["dataset"] == dataset]
-    if subset.empty:
-        raise InputError("--out-classes", dataset, "a data set with per-class results")
-    names = subset.drop_duplicates("class_index").sort_values("class_index")["class_name"].tolist()
-    wide = subset.pivot_table(index=KEYS[1:], columns="class_index", values="iou", dropna=False, sort=True)
-    wide.columns = names
-    return wide.reset_index()
-
-
 def run(args: argparse.Namespace) -> int:
     from clipxai.viz.provenance import write_sidecar
 
     summary = read_csvs(args.summaries, KEYS + ["n_images", "n_split_images", "miou", "miou_lo", "miou_hi"],
                         "segment-voc")
     per_class = read_csvs(args.per_class, KEYS + ["class_index", "class_name", "iou"], "segment-voc")
-    miou_ids = parse_ids(args.published_miou, "--published-miou", args.reported)
-    ji_ids = parse_ids(args.published_ji, "--published-ji", args.reported)
+    reported = _args.reported_file(args.reported)
+    miou_ids = parse_ids(args.published_miou, "--published-miou", reported)
+    ji_ids = parse_ids(args.published_ji, "--published-ji", reported)
     table = summary_table(summary, miou_ids, ji_ids)
     write_csv(args.out_csv, table)
     inputs = list(args.summaries) + list(args.per_class)
@@ -115,17 +83,7 @@ def run(args: argparse.Namespace) -> int:
                       caption=("IoU of each label class (fraction) over the whole split, per model, alignment "
                                "and absent-class rule (see the segmentation table)."),
                       rule=args.rule, command="clipxai table-segmentation", inputs=inputs, section=SECTION)
-        parts.append(f"\n## {dataset}\n\n")
-        partial = shown[(shown["dataset"] == dataset) & ~shown["complete"].astype(bool)]
-        if len(partial):
-            counts = sorted(set(zip(partial["n_images"], partial["n_split_images"])))
-            parts.append("Partial run: " + ", ".join(f"{n} of {m} entries" for n, m in counts)
-                         + "; not comparable with the published numbers.\n\n")
-        parts.append("mIoU % (95% CI):\n\n")
-        parts.append(markdown_table(shown[shown["dataset"] == dataset].drop(columns=["dataset", "note"])))
-        parts.append("\nPer-class IoU %:\n\n")
-        numeric = classes.columns[len(KEYS) - 1:]
-        parts.append(markdown_table(classes.assign(**{c: 100 * classes[c] for c in numeric})))
+        parts.append(markdown_section(shown, classes, dataset))
     write_text(args.out_md, "".join(parts))
     log.info("segmentation table: %d rows over %d data sets", len(table), table["dataset"].nunique())
     return 0

@@ -23,13 +23,13 @@ HELP = "zero-shot classification table (top-1/top-5 with 95% CI per data set and
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ["dataset", "model", "n_images", "n_split_images", "n_classes", "n_templates", "templates", "top1", "top1_lo", "top1_hi",
-           "top5", "top5_lo", "top5_hi", "chance_top1", "complete"]
+COLUMNS = ["dataset", "model", "n_images", "n_split_images", "n_classes", "n_templates", "templates", "top1",
+           "top1_lo", "top1_hi", "top5", "top5_lo", "top5_hi", "chance_top1", "complete"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", nargs="+", action="extend", required=True, help="zeroshot summary CSVs")
-    parser.add_argument("--reported", default=None, help="report/reported.yaml: the ids given must exist in it")
+    _args.add_reported_argument(parser, "report/reported.yaml: the ids given must exist in it")
     parser.add_argument("--published", action="append", default=[], metavar="DATASET:MODEL=ID",
                         help="a run whose top-1 reproduces a published number, and that number's id (repeatable)")
     _args.add_output(parser, "--out-csv", required=True)
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from clipxai.viz.provenance import write_sidecar
 
     results = read_csvs(args.results, COLUMNS, "zeroshot")
-    table = build_table(results, parse_ids(args.published, "--published", args.reported))
+    table = build_table(results, parse_ids(args.published, "--published", _args.reported_file(args.reported)))
     write_csv(args.out_csv, table)
     write_sidecar(args.out_csv, title="Zero-shot classification accuracy",
                   caption=("Top-1 and top-5 accuracy (fraction) with a bootstrap 95% interval over images. ImageNet:"

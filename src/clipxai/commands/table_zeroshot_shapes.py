@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from clipxai.artifacts.tables import read_result_csv
 from clipxai.errors import InputError
-from clipxai.io import write_csv
-from clipxai.viz.provenance import write_sidecar
+from clipxai.viz.provenance import publish_table
 from clipxai.commands import _args
 
 NAME = "table-zeroshot-shapes"
@@ -34,13 +34,8 @@ def read_result(path: Path) -> pd.DataFrame:
     """One zero-shot CSV with its data set and model (from the path results/<dataset>/<model>/zeroshot.csv)."""
     if len(path.parts) < 3:
         raise InputError(path, "(path)", "results/<dataset>/<model>/zeroshot.csv")
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise InputError(path, "(file)", f"a zero-shot CSV written by clipxai zeroshot-shapes ({err})") from None
-    missing = [c for c in NEEDED if c not in frame.columns]
-    if missing:
-        raise InputError(path, missing[0], "a column of the zero-shot CSV (clipxai zeroshot-shapes)")
+    frame = read_result_csv(path, NEEDED, "a zero-shot CSV written by clipxai zeroshot-shapes",
+                            "a column of the zero-shot CSV (clipxai zeroshot-shapes)")
     frame.insert(0, "model", path.parts[-2])
     frame.insert(0, "dataset", path.parts[-3])
     return frame
@@ -49,9 +44,8 @@ def read_result(path: Path) -> pd.DataFrame:
 def run(args) -> int:
     paths = [Path(p) for p in args.results]
     table = pd.concat([read_result(p) for p in paths], ignore_index=True)
-    write_csv(args.out, table)
-    write_sidecar(
-        args.out, title="Zero-shot classification on the shapes world",
+    publish_table(
+        table, args.out, title="Zero-shot classification on the shapes world",
         caption=("Accuracy of zero-shot classification over every (colour, shape) class, prompted 'a {colour} "
                  "{shape}', on the single-object evaluation images: all of them, the combinations seen in "
                  "training and the held-out ones; colour-only and shape-only accuracy show which attribute the "

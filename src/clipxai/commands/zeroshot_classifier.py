@@ -18,8 +18,6 @@ from clipxai.commands._args import add_image_set_arguments, add_model_arguments
 from clipxai.errors import InputError
 from clipxai.io import atomic_path, write_json
 from clipxai.commands import _args
-# Re-exported for segment-imagenet, which still imports them from here (its owner switches it to
-# clipxai.artifacts.classifier; then these names can go).
 
 NAME = "zeroshot-classifier"
 HELP = "zero-shot classifier weights [D, classes] for the classes of an image set"

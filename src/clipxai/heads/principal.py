@@ -29,7 +29,7 @@ import numpy as np
 from tqdm import tqdm
 
 from clipxai.errors import InputError
-from clipxai.heads.textspan import check_pool, right_singular
+from clipxai.heads.textspan import last_heads, right_singular
 
 MODES = ("faithful", "corrected")
 
@@ -114,12 +114,8 @@ def principal(outputs: np.ndarray, text_embeddings: np.ndarray, k: int, mode: st
 def explain_heads(attn: np.ndarray, text_embeddings: np.ndarray, texts: Sequence[str], last_layers: int, k: int,
                   mode: str = "faithful", threshold: float = 0.99) -> list[HeadComponents]:
     """The principal variant for every head of the last ``last_layers`` layers of ``attn`` [n, L, H, D]."""
-    n_layers, n_heads = attn.shape[1], attn.shape[2]
-    if not 1 <= last_layers <= n_layers:
-        raise InputError("--layers", "K", f"between 1 and {n_layers} (the model's layers), got {last_layers}")
-    check_pool(attn[:1, 0, 0], text_embeddings, texts)
     results = []
-    pairs = [(layer, head) for layer in range(n_layers - last_layers, n_layers) for head in range(n_heads)]
+    pairs = last_heads(attn, text_embeddings, texts, last_layers)
     for layer, head in tqdm(pairs, desc="principal components", unit="head"):
         fields = principal(attn[:, layer, head], text_embeddings, k, mode, threshold)
         results.append(HeadComponents(layer=layer, head=head, texts=texts, **fields))

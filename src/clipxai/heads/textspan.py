@@ -47,6 +47,17 @@ def check_pool(outputs: np.ndarray, text_embeddings: np.ndarray, texts: Sequence
                          f"got {len(texts)}")
 
 
+def last_heads(attn: np.ndarray, text_embeddings: np.ndarray, texts: Sequence[str],
+               last_layers: int) -> list[tuple[int, int]]:
+    """The (layer, head) pairs of the last ``last_layers`` layers of ``attn`` [n, L, H, D], in order, once ``K`` and
+    the text pool are checked against it."""
+    n_layers, n_heads = attn.shape[1], attn.shape[2]
+    if not 1 <= last_layers <= n_layers:
+        raise InputError("--layers", "K", f"between 1 and {n_layers} (the model's layers), got {last_layers}")
+    check_pool(attn[:1, 0, 0], text_embeddings, texts)
+    return [(layer, head) for layer in range(n_layers - last_layers, n_layers) for head in range(n_heads)]
+
+
 def right_singular(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Singular values (descending) and right singular vectors [k, D] of ``data`` [n, D] (float64).
 
@@ -107,13 +118,8 @@ def textspan(outputs: np.ndarray, text_embeddings: np.ndarray, m: int, rank: int
 def explain_heads(attn: np.ndarray, text_embeddings: np.ndarray, texts: Sequence[str], last_layers: int, m: int,
                   rank: int = 80) -> list[HeadTexts]:
     """TextSpan for every head of the last ``last_layers`` layers of ``attn`` [n_images, L, H, D]."""
-    n_layers, n_heads = attn.shape[1], attn.shape[2]
-    if not 1 <= last_layers <= n_layers:
-        raise InputError("--layers", "K", f"between 1 and {n_layers} (the model's layers), got {last_layers}")
-    check_pool(attn[:1, 0, 0], text_embeddings, texts)
     results = []
-    pairs = [(layer, head) for layer in range(n_layers - last_layers, n_layers) for head in range(n_heads)]
-    for layer, head in tqdm(pairs, desc="textspan", unit="head"):
+    for layer, head in tqdm(last_heads(attn, text_embeddings, texts, last_layers), desc="textspan", unit="head"):
         chosen, shares, scores, reconstruction = textspan(attn[:, layer, head], text_embeddings, m, rank)
         results.append(HeadTexts(layer=layer, head=head, text_indices=chosen, texts=[texts[i] for i in chosen],
                                  variance_explained=shares, scores=scores, reconstruction=reconstruction))

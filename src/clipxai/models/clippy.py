@@ -35,7 +35,8 @@ import open_clip
 import torch
 
 from clipxai.errors import InputError
-from clipxai.models.registry import LoadedModel
+from clipxai.models.loaded import LoadedModel, add_open_clip_config
+from clipxai.models.weights import file_record, is_weights_stamp, read_weights_stamp
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,13 @@ DEFAULT_WEIGHTS_CACHE = "~/.cache/clip"
 # Files of the text tower a compute node needs in the Hugging Face cache (no weights: the checkpoint has them).
 TEXT_TOWER_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                     "spiece.model")
+# The catalogue entry of CLIPpy's Sentence-T5 tokenizer (its text tower's vocabulary; the weights come with CLIPpy's).
+TOKENIZER_SOURCE = "sentence_t5_base_tokenizer"
 
 __all__ = ["MODEL_NAME", "TIMM_ARCH", "clippy_vit", "clippy_vit_base_patch16_224", "convert_state_dict",
-           "is_clippy", "load", "load_any", "load_checkpoint_state", "model_config", "prefetch_text_tower",
-           "register", "resolve_weights", "save_converted", "text_sources", "tokenizer_available"]
+           "fetch_text_tower", "is_clippy", "load", "load_checkpoint_state", "matches", "model_config",
+           "prefetch_text_tower", "register", "resolve_weights", "save_converted", "text_sources",
+           "tokenizer_available"]
 
 
 # ------------------------------------------------------------------------------------------------ image tower
@@ -133,6 +137,30 @@ def prefetch_text_tower(cache_dir: str | None = None) -> str:
     return snapshot_download(TEXT_REPO, allow_patterns=list(TEXT_TOWER_FILES), cache_dir=cache_dir)
 
 
+def fetch_text_tower(directory: str | Path, mirror: dict | None = None, *, lock: str | Path | None = None,
+                     retries: int = 4, timeout: float = 60.0, progress: bool = True) -> dict:
+    """CLIPpy's text tower without its weights (the checkpoint has them): the Sentence-T5 tokenizer downloaded
+    (verified; pinned in the lock at first download) beside the shipped T5 config, in one folder a compute node
+    builds the tokenizer from offline. Returns the fetch-weights stamp's ``tokenizer`` record."""
+    import shutil
+
+    from clipxai.data import sources
+    from clipxai.data.download import download
+    from clipxai.io import atomic_path
+
+    source = sources.resolve(TOKENIZER_SOURCE, {TOKENIZER_SOURCE: mirror} if mirror else None)
+    directory = Path(directory)
+    tokenizer = download(source.url, directory / source.filename, size=source.size, sha256=source.sha256,
+                         md5=source.md5, expect=source.expect, retries=retries, timeout=timeout, progress=progress,
+                         checksum_lock=lock if source.record_checksum and source.sha256 is None else None,
+                         checksum_key=source.name)
+    config = directory / "config.json"
+    with atomic_path(config) as tmp:
+        shutil.copyfile(SHIPPED_TEXT_CONFIG_DIR / "config.json", tmp)
+    return {"dir": str(directory), "source": source.url, "checksum": "none" if source.unverified else "verified",
+            "files": [file_record(Path(tokenizer)), file_record(config)]}
+
+
 # ----------------------------------------------------------------------------------------------- registration
 
 
@@ -152,19 +180,24 @@ def register(name: str = MODEL_NAME, cfg: dict | None = None, tokenizer: str | o
     """Make ``name`` an open_clip model name (``open_clip.create_model(name)``, ``load_model(name)``).
 
     ``cfg`` defaults to CLIPpy's config (:func:`model_config`); re-registering replaces the earlier entry, so a
-    tokenizer fetched later in the same process is picked up.
+    tokenizer fetched later in the same process is picked up. :func:`load` calls this for ``clippy-B-16``; importing
+    this module registers nothing.
     """
     _register_timm_entry_point()
     _register_t5_architecture()
     cfg = model_config(tokenizer) if cfg is None else copy.deepcopy(cfg)
-    open_clip.factory._MODEL_CONFIGS[name] = cfg  # open_clip's registry (add_model_config only scans folders)
-    return name
+    return add_open_clip_config(name, cfg)
 
 
 def is_clippy(model: str) -> bool:
     """Does ``model`` name a registered config with CLIPpy's towers (a timm image tower and an HF text tower)?"""
     cfg = open_clip.get_model_config(model)
     return bool(cfg) and "timm_model_name" in cfg.get("vision_cfg", {}) and "hf_model_name" in cfg.get("text_cfg", {})
+
+
+def matches(model: str) -> bool:
+    """Is ``model`` loaded by :func:`load`: CLIPpy itself, or a name (not a path) registered with CLIPpy's towers?"""
+    return model == MODEL_NAME or (not Path(model).exists() and is_clippy(model))
 
 
 # ------------------------------------------------------------------------------------------------ checkpoints
@@ -281,12 +314,11 @@ def load(model: str = MODEL_NAME, pretrained: str | None = None, checkpoint: str
          tokenizer: str | os.PathLike | None = None) -> LoadedModel:
     """Build a CLIPpy-style model (open_clip config with a timm image tower and an HF text tower) and load weights.
 
-    Unlike :func:`clipxai.models.registry.load_model`, random initialisation really is random for both towers
-    (open_clip would otherwise download pretrained T5 weights), and the released checkpoint is converted on load.
+    Unlike open_clip's loader (:func:`clipxai.models.registry.load_open_clip`), random initialisation really is
+    random for both towers (open_clip would otherwise download pretrained T5 weights), and the released checkpoint
+    is converted on load.
     ``tokenizer``: a local tokenizer folder instead of the hub's Sentence-T5 tokenizer.
     """
-    from clipxai.models.registry import is_weights_stamp, read_weights_stamp
-
     if pretrained and checkpoint:
         raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
     stamp_file = checkpoint if is_weights_stamp(checkpoint) else (weights_stamp if pretrained else None)
@@ -336,18 +368,3 @@ def load(model: str = MODEL_NAME, pretrained: str | None = None, checkpoint: str
                        mean=tuple(cfg_pre.get("mean", open_clip.OPENAI_DATASET_MEAN)),
                        std=tuple(cfg_pre.get("std", open_clip.OPENAI_DATASET_STD)), device=device)
 
-
-def load_any(model: str, pretrained: str | None = None, checkpoint: str | os.PathLike | None = None,
-             device: str | torch.device = "cpu", weights_stamp: str | os.PathLike | None = None) -> LoadedModel:
-    """:func:`load` for CLIPpy-style configs, :func:`clipxai.models.registry.load_model` for everything else."""
-    from clipxai.models.registry import load_model
-
-    if model == MODEL_NAME or (not Path(model).exists() and is_clippy(model)):
-        return load(model, pretrained, checkpoint, device, weights_stamp=weights_stamp)
-    if weights_stamp is not None and pretrained and checkpoint is None:
-        # the tag's bytes as fetched (the stamp), not whatever the hub cache holds for the tag now
-        return load_model(model, None, str(weights_stamp), device)
-    return load_model(model, pretrained, None if checkpoint is None else str(checkpoint), device)
-
-
-register()

@@ -3,6 +3,8 @@
 
 Every caller gets a :class:`LoadedModel`: the model in eval mode plus what explaining it needs (its own eval
 transform, tokenizer, input size, patch grid), so no method hard-codes ViT-B/32's 224 px and 7x7 grid.
+:func:`load_model` picks the loader from :data:`LOADERS` (CLIPpy's, else open_clip's); this module also checks
+model configs and checkpoints before anything is built. Nothing is registered with open_clip on import.
 """
 
 from __future__ import annotations
@@ -25,101 +27,19 @@ import open_clip
 import torch
 
 from clipxai.errors import InputError
+from clipxai.models import clippy
+from clipxai.models.loaded import LoadedModel, add_open_clip_config, grid_of, image_size_of
+from clipxai.models.weights import check_stamp_files, is_weights_stamp, read_weights_stamp
 
 log = logging.getLogger(__name__)
 
 _CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
-@dataclass
-class LoadedModel:
-    """A CLIP model and everything needed to feed and explain it."""
-
-    model: torch.nn.Module
-    preprocess: Callable  # PIL image -> float tensor [3, H, W] (the model's own open_clip eval transform)
-    tokenizer: Callable  # list[str] -> LongTensor [B, context_length]
-    name: str
-    image_size: int
-    grid: tuple[int, int]
-    context_length: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    device: torch.device
-
-    @property
-    def is_vit(self) -> bool:
-        return isinstance(self.model.visual, open_clip.transformer.VisionTransformer)
-
-
-def _grid_of(visual: torch.nn.Module, image_size: int) -> tuple[int, int]:
-    if hasattr(visual, "grid_size"):  # open_clip VisionTransformer
-        return tuple(int(g) for g in visual.grid_size)
-    return (image_size // 32, image_size // 32)  # ModifiedResNet: stride 32 before attention pooling
-
-
-def _image_size_of(visual: torch.nn.Module) -> int:
-    size = visual.image_size
-    if isinstance(size, (tuple, list)):
-        if size[0] != size[1]:
-            raise InputError("model", "vision_cfg.image_size", f"a square input, got {tuple(size)}")
-        size = size[0]
-    return int(size)
-
-
 def _register_config_json(path: Path) -> str:
     """Register a model-config JSON with open_clip and return the name to create it by."""
     cfg = read_model_config(path)
-    name = f"clipxai-{path.stem}"
-    open_clip.factory._MODEL_CONFIGS[name] = cfg  # open_clip's own registry; add_model_config keys by file stem only
-    return name
-
-
-@dataclass(frozen=True)
-class WeightsStamp:
-    """What ``clipxai fetch-weights`` recorded: the weights file (verified again on load), the tag it stands for
-    (its preprocessing applies), and CLIPpy's text-tower folder (tokenizer + config) when fetched."""
-
-    path: Path
-    pretrained: str | None
-    tokenizer: Path | None
-    model_dir: Path | None
-
-
-def _file_sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def is_weights_stamp(path: str | Path | None) -> bool:
-    return path is not None and str(path).endswith(".json") and Path(path).is_file()
-
-
-def read_weights_stamp(stamp: str | Path) -> WeightsStamp:
-    """Read a fetch-weights stamp and check that its files are still the bytes it recorded (size and sha256):
-    every job loads exactly what was fetched, whatever the caches or the hub hold now."""
-    stamp = Path(stamp)
-    try:
-        record = json.loads(stamp.read_text())
-        files = record["files"]
-        weights = files[0]
-    except (OSError, ValueError, KeyError, IndexError, TypeError):
-        raise InputError(stamp, "files", "a clipxai fetch-weights stamp (files: [{path, size, sha256}])") from None
-    for entry in files + list((record.get("tokenizer") or {}).get("files", [])):
-        path = Path(entry["path"])
-        if not path.is_file():
-            raise InputError(stamp, "files.path", f"the fetched file {path} (fetch the weights again)")
-        if path.stat().st_size != entry["size"] or _file_sha256(path) != entry["sha256"]:
-            raise InputError(stamp, "files.sha256", f"{path} with sha256 {entry['sha256']} as fetched; it changed "
-                             "since (fetch the weights again)")
-    tokenizer = record.get("tokenizer")
-    return WeightsStamp(path=Path(weights["path"]), pretrained=record.get("pretrained") or None,
-                        tokenizer=Path(tokenizer["dir"]) if tokenizer else None,
-                        model_dir=Path(record["model_dir"]) if record.get("model_dir") else None)
+    return add_open_clip_config(f"clipxai-{path.stem}", cfg)
 
 
 def _tag_preprocess(name: str, pretrained: str | None) -> dict | None:
@@ -250,7 +170,7 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
     if not path.is_file():
         raise InputError(path, field, "an existing state-dict file")
     if path.suffix == ".json":  # a fetch-weights stamp (what the workflow's jobs pass): check what it records
-        _check_stamp_files(path, field)
+        check_stamp_files(path, field)
         return
     if path.suffix not in _CHECKPOINT_SUFFIXES:
         raise InputError(path, field, f"a state dict ending in one of {', '.join(_CHECKPOINT_SUFFIXES)}")
@@ -279,24 +199,6 @@ def check_checkpoint(path: str | Path, field: str = "--checkpoint") -> None:
         raise InputError(path, field, f"a state dict (a mapping of names to tensors), got {type(state).__name__}")
 
 
-def _check_stamp_files(stamp: Path, field: str) -> None:
-    """A fetch-weights stamp given as a checkpoint, checked cheaply up front: it parses and its files are there
-    with the recorded sizes (their sha256 is checked when the model is loaded: :func:`read_weights_stamp`)."""
-    try:
-        record = json.loads(stamp.read_text())
-        entries = record["files"] + list((record.get("tokenizer") or {}).get("files", []))
-        checks = [(Path(entry["path"]), int(entry["size"])) for entry in entries]
-    except (OSError, ValueError, KeyError, TypeError):
-        raise InputError(stamp, field, "a state dict, or a clipxai fetch-weights stamp (files: [{path, size, "
-                         "sha256}])") from None
-    if not checks:
-        raise InputError(stamp, f"{field} files", "at least one fetched file")
-    for path, size in checks:
-        if not path.is_file() or path.stat().st_size != size:
-            raise InputError(stamp, f"{field} files.path", f"the fetched file {path} of {size} bytes (fetch the "
-                             "weights again)")
-
-
 def _first_line(err: BaseException, starting: str = "") -> str:
     """A short reason from a library's multi-line message: its first line, or the one starting with ``starting``
     ("" if none does)."""
@@ -321,21 +223,22 @@ def check_model_source(model: str, field: str = "--model") -> None:
         read_model_config(source)
 
 
-def load_model(model: str, pretrained: str | None = None, checkpoint: str | None = None,
-               device: str | torch.device = "cpu") -> LoadedModel:
+# ---------------------------------------------------------------------------------------------------- loaders
+
+
+def load_open_clip(model: str, pretrained: str | None = None, checkpoint: str | None = None,
+                   device: str | torch.device = "cpu", weights_stamp: str | Path | None = None) -> LoadedModel:
     """Create a CLIP by open_clip name, config JSON or local folder, and load weights.
 
     ``pretrained`` is an open_clip tag (downloaded into open_clip's cache). ``checkpoint`` is a local state dict
     (.pt/.safetensors), loaded with ``weights_only=True``, or the stamp ``clipxai fetch-weights`` wrote (a .json):
     then exactly the file it records is loaded, checked against its size and sha256, with the preprocessing of the
     tag it was fetched for (what the workflow's jobs do). Neither given: random initialisation (tests, benchmarks).
+    ``weights_stamp`` beside ``pretrained`` (no ``checkpoint``): the tag's bytes as that stamp recorded them.
     """
-    from clipxai.models import clippy  # registers clippy-B-16 with open_clip (import here: clippy imports us)
-
-    if model == clippy.MODEL_NAME or (not Path(model).exists() and clippy.is_clippy(model)):
-        # timm image tower + Hugging Face text tower: random init must not fetch T5 weights, and the released
-        # checkpoint needs its keys converted
-        return clippy.load(model, pretrained, checkpoint, device)
+    if weights_stamp is not None and pretrained and checkpoint is None:
+        # the tag's bytes as fetched (the stamp), not whatever the hub cache holds for the tag now
+        pretrained, checkpoint = None, str(weights_stamp)
     if pretrained and checkpoint:
         raise InputError(checkpoint, "--checkpoint", "either --pretrained or --checkpoint, not both")
     preprocess_cfg = _tag_preprocess(model, pretrained) if pretrained and not Path(model).exists() else None
@@ -384,13 +287,40 @@ def load_model(model: str, pretrained: str | None = None, checkpoint: str | None
         raise InputError(weights or model, "weights", f"loadable weights for {display} ({err})") from None
     clip.eval()
     tokenizer = open_clip.get_tokenizer(name)
-    image_size = _image_size_of(clip.visual)
+    image_size = image_size_of(clip.visual)
     cfg = getattr(clip.visual, "preprocess_cfg", {}) or {}
     mean = tuple(cfg.get("mean", open_clip.OPENAI_DATASET_MEAN))
     std = tuple(cfg.get("std", open_clip.OPENAI_DATASET_STD))
     context_length = int(getattr(clip, "context_length", getattr(tokenizer, "context_length", 77)))
     log.info("loaded %s (weights: %s) on %s: %d px, grid %s", display, weights or "random init", device,
-             image_size, _grid_of(clip.visual, image_size))
+             image_size, grid_of(clip.visual, image_size))
     return LoadedModel(model=clip, preprocess=preprocess, tokenizer=tokenizer, name=display, image_size=image_size,
-                       grid=_grid_of(clip.visual, image_size), context_length=context_length, mean=mean, std=std,
+                       grid=grid_of(clip.visual, image_size), context_length=context_length, mean=mean, std=std,
                        device=device)
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One way of building models: ``matches(model)`` says whether it builds ``model``, ``load(model, pretrained,
+    checkpoint, device, weights_stamp=...)`` builds it (a :class:`LoadedModel`)."""
+
+    name: str
+    matches: Callable[[str], bool]
+    load: Callable[..., LoadedModel]
+
+
+def _any_model(model: str) -> bool:
+    return True  # open_clip's loader takes every name, config JSON and folder no other loader claims
+
+
+# First match wins. CLIPpy-style configs (timm image tower + Hugging Face text tower) have their own loader: random
+# init must not fetch T5 weights, and the released checkpoint needs its keys converted.
+LOADERS = (Loader("clippy", clippy.matches, clippy.load), Loader("open_clip", _any_model, load_open_clip))
+
+
+def load_model(model: str, pretrained: str | None = None, checkpoint: str | None = None,
+               device: str | torch.device = "cpu", weights_stamp: str | Path | None = None) -> LoadedModel:
+    """Build ``model`` with the first of :data:`LOADERS` that matches it (see :func:`load_open_clip` and
+    :func:`clipxai.models.clippy.load` for what ``pretrained``, ``checkpoint`` and ``weights_stamp`` may be)."""
+    loader = next(loader for loader in LOADERS if loader.matches(model))
+    return loader.load(model, pretrained, checkpoint, device, weights_stamp=weights_stamp)

@@ -166,12 +166,12 @@ def train(config: dict, narratives: list[Narrative], settings: TrainSettings, ou
     import open_clip
 
     from clipxai.models import zeroshot
+    from clipxai.models.loaded import add_open_clip_config
 
     torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)  # open_clip's initialisers draw from the global generator
     model = open_clip.model.CLIP(**config)
-    name = "clipxai-toy-train"
-    open_clip.factory._MODEL_CONFIGS[name] = config
+    name = add_open_clip_config("clipxai-toy-train", config)
     tokenizer = open_clip.get_tokenizer(name)
     preprocess = open_clip.image_transform(config["vision_cfg"]["image_size"], is_train=False)
     images = _load_images(narratives, preprocess)

@@ -21,9 +21,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from clipxai.data.kinds import KINDS, kinds_serving
 from clipxai.errors import InputError
 
-FORMATS = ("imagenet", "imagenet-seg", "waterbirds")  # the on-disk formats (make-shapes --format names)
+# the on-disk formats (make-shapes --format names) of the kinds the heads protocols read: imagenet, imagenet-seg,
+# waterbirds
+FORMATS = tuple(dict.fromkeys(KINDS[kind].format for kind in kinds_serving("heads-explain")))
 WATERBIRDS_CLASSES = ("landbird", "waterbird")
 WATERBIRDS_PLACES = ("land", "water")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from clipxai.artifacts import maps as maps_files
 from clipxai.errors import InputError
 from clipxai.metrics import faithfulness as fa
+from clipxai.protocols.grounding_pairs import explained_image
 
 log = logging.getLogger(__name__)
 DIRECTIONS = ("t2i", "i2t")
@@ -34,10 +34,6 @@ def read_maps(paths) -> pd.DataFrame:
                for (entry_id, direction), row in maps_files.read_maps(paths).items()]
     return pd.DataFrame.from_records(records, columns=["entry_id", "direction", "image_grid", "text", "tokens",
                                                        "padding"])
-
-
-def _black_outside(image: Image.Image, mask: np.ndarray) -> Image.Image:
-    return Image.fromarray(np.asarray(image, dtype=np.uint8) * mask[..., None].astype(np.uint8))
 
 
 def select_rows(dataset, maps: pd.DataFrame, max_entries: int) -> pd.DataFrame:
@@ -81,10 +77,7 @@ def curve_rows(model, dataset, maps: pd.DataFrame, steps: int = 10, baseline: st
             batch = usable[start:start + batch_size]
             images = []
             for row in batch:
-                entry = entries[row.entry_id]
-                image = dataset.image(entry)
-                if direction == "i2t":
-                    image = _black_outside(image, dataset.mask(entry))
+                image = explained_image(dataset, entries[row.entry_id], direction)
                 images.append(model.preprocess(pad_to_square(image, row.padding)))
             images = torch.stack(images).to(model.device)
             tokens = torch.as_tensor(np.stack([r.tokens for r in batch]), dtype=torch.long, device=model.device)
@@ -107,6 +100,12 @@ def curve_rows(model, dataset, maps: pd.DataFrame, steps: int = 10, baseline: st
     frame = frame.assign(_d=frame["direction"].map(DIRECTIONS.index), _c=frame["curve"].map(fa.CURVES.index),
                          _e=frame["entry_id"].map(position))
     return frame.sort_values(["_d", "_c", "_e"], kind="stable").drop(columns=["_d", "_c", "_e"]).reset_index(drop=True)
+
+
+def with_dataset_entries(curves: pd.DataFrame, maps: pd.DataFrame) -> pd.DataFrame:
+    """``curves`` with ``n_dataset_entries``: the entries with maps in its direction, all of them (what
+    ``max_entries`` left out is visible downstream, beside each row)."""
+    return curves.assign(n_dataset_entries=curves["direction"].map(maps.groupby("direction")["entry_id"].nunique()))
 
 
 def read_entry_curves(path: str | Path) -> tuple[str, str, str, pd.DataFrame]:

@@ -2,8 +2,8 @@
 
 Text->image: the image padded to a square, the phrase's utterance alone as text; the image map is kept.
 Image->text: the image with everything outside the phrase's mask blacked out, all utterances of the narrative joined
-by spaces as text (what the original fed CLIP, see :func:`i2t_text`); the token relevance is kept. Maps are stored at
-patch-grid resolution; scoring upsamples them.
+by spaces as text (what the original fed CLIP); the token relevance is kept. Both pairs are built by
+:mod:`clipxai.protocols.grounding_pairs`. Maps are stored at patch-grid resolution; scoring upsamples them.
 
 :func:`ground_maps` runs several methods over the same entries: each batch's inputs (images read, masked, padded,
 preprocessed; captions tokenised) are built once and given to every method in turn, so a method's maps are the
@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm import tqdm
 
 from clipxai.attribution.base import shared_traces
 from clipxai.errors import InputError
+from clipxai.protocols.grounding_pairs import explained_image, i2t_text
 
 DIRECTIONS = ("t2i", "i2t")
 
@@ -55,15 +55,20 @@ def shard_entries(entries: list, shard: int, shards: int, max_entries: int) -> l
     return entries[shard::shards]
 
 
-def i2t_text(entry) -> str:
-    """The image->text caption: every utterance of the narrative joined by single spaces, as the original did."""
-    return " ".join(entry.utterances)
+def build_methods(method_texts: list[str], seed: int, data: str, split: str,
+                  shard: int) -> list[tuple[str, dict, object]]:
+    """(registry name, params, built method) of every ``--method`` text (see :func:`parse_method`)."""
+    from clipxai import attribution
+    from clipxai.seeding import derive_seed
 
-
-def black_outside(image: Image.Image, mask: np.ndarray) -> Image.Image:
-    """``image`` with every pixel outside the boolean ``mask`` [H, W] set to black."""
-    pixels = np.asarray(image, dtype=np.uint8) * mask[..., None].astype(np.uint8)
-    return Image.fromarray(pixels)
+    methods = []
+    for text in method_texts:
+        name, params = parse_method(text)
+        if name == "random" and "seed" not in params:
+            # keyed by shard, so shards draw different maps and a rerun of one shard draws the same ones
+            params["seed"] = derive_seed(seed, "random", data, split, shard)
+        methods.append((name, params, attribution.get(name, **params)))
+    return methods
 
 
 @dataclass
@@ -97,10 +102,7 @@ def batch_inputs(loaded, dataset, batch: list, direction: str) -> tuple[torch.Te
 
     images, captions = [], []
     for entry in batch:
-        image = dataset.image(entry)
-        if direction == "i2t":
-            image = black_outside(image, dataset.mask(entry))
-        images.append(loaded.preprocess(pad_to_square(image)))
+        images.append(loaded.preprocess(pad_to_square(explained_image(dataset, entry, direction))))
         captions.append(entry.utterance if direction == "t2i" else i2t_text(entry))
     tokens = loaded.tokenizer(captions)
     return torch.stack(images).to(loaded.device), tokens.to(loaded.device)

@@ -13,11 +13,16 @@ Study kinds:
   colour and another shape, and one of the same shape and another colour): which does the model find closer?
 * ``artemis``: WikiArt paintings against the nine ArtEmis emotions, with the annotators' emotion distribution.
 * ``affectnet``: faces against the eight AffectNet expressions.
+
+Scoring (``table-similarity``): top-1 / top-k of the annotated target and, for ArtEmis, the rank correlation
+with the annotators' distribution, beside a shuffled-label control (:func:`score_result`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,6 +210,29 @@ def run_study(model, study: Study, method, batch_size: int = 64):
     return out
 
 
+def result_arrays(study: Study, results: dict, method_name: str, params: dict, image_size: int
+                  ) -> dict[str, np.ndarray]:
+    """What the ``similarity`` .npz holds (:func:`read_result` reads it): the images, the study, the method and, per
+    domain ``D``, ``D__targets``, ``D__labels``, ``D__sims`` and ``D__saliency`` (``results`` of :func:`run_study`),
+    with ``D__distribution`` and ``D__target_images`` where the domain has them."""
+    arrays = {"ids": np.array(study.ids, dtype=str), "image_paths": np.array([str(p) for p in study.image_paths]),
+              "study": np.array(study.name), "kind": np.array(study.kind),
+              "domains": np.array([d.name for d in study.domains], dtype=str), "method": np.array(method_name),
+              "params": np.array(json.dumps(params, sort_keys=True)), "image_size": np.int64(image_size)}
+    for domain in study.domains:
+        sims, saliency = results[domain.name]
+        prefix = f"{domain.name}__"
+        arrays[prefix + "targets"] = np.array(domain.targets, dtype=str)
+        arrays[prefix + "labels"] = domain.labels.astype(np.int64)
+        arrays[prefix + "sims"] = sims
+        arrays[prefix + "saliency"] = saliency
+        if domain.distribution is not None:
+            arrays[prefix + "distribution"] = domain.distribution.astype(np.float64)
+        if domain.target_images is not None:
+            arrays[prefix + "target_images"] = np.array([[str(p) for p in row] for row in domain.target_images])
+    return arrays
+
+
 # ---------------------------------------------------------------------------------------------------- scoring
 
 
@@ -246,3 +274,65 @@ def rank_correlations(sims: np.ndarray, distribution: np.ndarray) -> np.ndarray:
         if np.ptp(sims[i]) > 0 and np.ptp(distribution[i]) > 0:
             out[i] = spearmanr(sims[i], distribution[i]).statistic
     return out
+
+
+def chance_topk(n_targets: int, k: int, n_best=None) -> float:
+    """Hit rate of a uniformly random ranking: P(one of ``n_best`` annotated targets is among the first k)."""
+    best = np.ones(1) if n_best is None else np.asarray(n_best, dtype=float)
+    misses = [math.comb(n_targets - int(b), k) / math.comb(n_targets, k) for b in best]
+    return float(1 - np.mean(misses))
+
+
+def score_result(arrays: dict, model: str, top_k: int, seed: int, n_resamples: int) -> list[dict]:
+    """The table rows of one similarity result (:func:`read_result`) of ``model``: per domain top-1 and top-k (and
+    for a distribution the Spearman correlation) with bootstrap 95% CIs, for the annotated and the shuffled labels."""
+    from clipxai.metrics import bootstrap
+
+    study, method = str(arrays["study"]), str(arrays["method"])
+    records = []
+    for domain in (str(d) for d in arrays["domains"]):
+        sims, labels = arrays[f"{domain}__sims"], arrays[f"{domain}__labels"]
+        dist = arrays.get(f"{domain}__distribution")
+        n_targets = sims.shape[1]
+        draw = rng(seed, "similarity-shuffle", study, model, domain)
+        permutation = draw.permutation(len(labels))
+        shuffled = labels[permutation]
+        if dist is None and len(set(labels.tolist())) == 1:
+            # one label for every image (the shapes world's image domain): a permutation changes nothing, so the
+            # control draws each image's label uniformly from its targets
+            shuffled = draw.integers(0, n_targets, size=len(labels))
+        n_best = None if dist is None else (dist >= dist.max(axis=1, keepdims=True) - 1e-12).sum(axis=1)
+        variants = {"annotated": (labels, dist), "shuffled": (shuffled, None if dist is None else dist[permutation])}
+        metrics = [("top-1", 1)] + ([(f"top-{top_k}", top_k)] if top_k < n_targets else [])
+        for labels_name, (lab, dis) in variants.items():
+            rows = [(name, topk_hits(sims, lab, k, dis), chance_topk(n_targets, k, n_best)) for name, k in metrics]
+            if dis is not None:
+                rho = rank_correlations(sims, dis)
+                rows.append(("spearman", rho[np.isfinite(rho)], 0.0))
+            for metric, values, chance in rows:
+                mean, lo, hi = bootstrap.ci(values, seed, n_resamples=n_resamples,
+                                            keys=("similarity", study, model, domain, metric, labels_name))
+                records.append({"study": study, "model": model, "method": method, "domain": domain,
+                                "n_targets": n_targets, "metric": metric, "labels": labels_name,
+                                "n_images": len(values), "mean": mean, "lo": lo, "hi": hi, "chance": chance})
+    return records
+
+
+def claims_table(reported_path: str):
+    """Seed 001's qualitative claims about these studies (``qualitative`` of reported.yaml), one row each."""
+    import pandas as pd
+    import yaml
+
+    try:
+        reported = yaml.safe_load(Path(reported_path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise InputError(reported_path, "(file)", f"a readable YAML file ({err})") from None
+    claims = reported.get("qualitative") or []
+    records = []
+    for i, claim in enumerate(claims):
+        for key in ("source", "claim", "where", "measured_here"):
+            if key not in claim:
+                raise InputError(reported_path, f"qualitative[{i}].{key}", "a key of every qualitative claim")
+        records.append({"source": claim["source"], "claim": claim["claim"], "where": claim["where"],
+                        "kind": "qualitative (no number published)", "measured_here": claim["measured_here"]})
+    return pd.DataFrame.from_records(records, columns=["source", "claim", "where", "kind", "measured_here"])

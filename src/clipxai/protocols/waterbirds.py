@@ -17,14 +17,19 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from clipxai import seeding
+from clipxai.artifacts.tables import markdown_table
+from clipxai.data._json import read_json
 from clipxai.errors import InputError
 from clipxai.heads import ablation
 from clipxai.metrics.classification import group_accuracy
+from clipxai.protocols.tables import keys_from_path, read_csv
 
 GROUPS = ((0, 0), (0, 1), (1, 0), (1, 1))
 
@@ -198,3 +203,45 @@ def finding(rows: list[dict], controls_requested: bool = True, tolerance: float 
                  f"(sd {100 * control['worst_group_sd']:.1f} over {control['draws']} distinct head "
                  f"set{'s' if control['draws'] != 1 else ''}).")
     return text
+
+
+# ------------------------------------------------------------------------- the table of clipxai table-waterbirds
+
+TABLE_GROUP_COLUMNS = ["acc_y0_p0", "acc_y0_p1", "acc_y1_p0", "acc_y1_p1"]
+
+
+def read_finding(path: Path) -> dict:
+    """The JSON beside a waterbirds-ablation CSV, checked for its finding and group names."""
+    meta_path = path.with_suffix(".json")
+    meta = read_json(meta_path, "the JSON written by `clipxai waterbirds-ablation`")
+    for key in ("finding", "groups"):
+        if key not in meta:
+            raise InputError(meta_path, key, "a key of the waterbirds-ablation JSON")
+    return meta
+
+
+def ablation_table(paths: Sequence[str | Path]) -> tuple[pd.DataFrame, str, list[str]]:
+    """The waterbirds-ablation CSVs at ``paths`` (a JSON beside each) as one table, its Markdown (a block per data
+    set and model, in percent) and the finding of each, "<dataset> / <model>: <finding>"."""
+    frames, blocks, findings = [], ["# Waterbirds: worst-group accuracy and place heads\n"], []
+    for path in map(Path, paths):
+        dataset, model = keys_from_path(path, "waterbirds")
+        frame = read_csv(path, "waterbirds-ablation")
+        missing = [c for c in ["condition", "means_from", "worst_group", *TABLE_GROUP_COLUMNS]
+                   if c not in frame.columns]
+        if missing:
+            raise InputError(path, missing[0], "a column of the waterbirds-ablation CSV")
+        meta = read_finding(path)
+        frames.append(frame.assign(dataset=dataset, model=model, finding=meta["finding"]))
+        shown = frame[["condition", "means_from", "n_heads", "heads"]].copy()
+        for column in TABLE_GROUP_COLUMNS:
+            shown[f"{meta['groups'][column[4:]]} (%)"] = 100 * frame[column].astype(float)
+        shown["mean (%)"] = 100 * frame["mean"].astype(float)
+        shown["worst group (%)"] = 100 * frame["worst_group"].astype(float)
+        shown["change (points)"] = 100 * frame["worst_group_change"].astype(float)
+        blocks.append(f"## {dataset} / {model}\n\n**Finding:** {meta['finding']}\n\n"
+                      f"{markdown_table(shown, 1, escape_pipes=True)}")
+        findings.append(f"{dataset} / {model}: {meta['finding']}")
+    table = pd.concat(frames, ignore_index=True)
+    table = table[["dataset", "model", *[c for c in table.columns if c not in ("dataset", "model")]]]
+    return table, "\n".join(blocks), findings

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from clipxai.errors import InputError
-from clipxai.io import write_text
+from clipxai.io import sha256_file, write_text
 
 PACKAGES = ["clipxai", "torch", "torchvision", "open_clip_torch", "snakemake", "numpy", "pandas", "scikit-image",
             "pillow", "matplotlib", "jinja2", "grad-cam"]
@@ -45,14 +45,6 @@ def git_commit() -> str:
         return "unknown (not a git checkout)"
 
 
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checksum_manifest(folders: list[str], out: Path) -> dict | None:
     """sha256 of every file under ``folders`` (sorted), written as ``out`` in sha256sum's format; its summary."""
     if not folders:
@@ -63,7 +55,7 @@ def checksum_manifest(folders: list[str], out: Path) -> dict | None:
         if not root.is_dir():
             raise InputError(root, "(folder)", "an existing data or model folder to checksum")
         for path in sorted(p for p in root.rglob("*") if p.is_file()):
-            lines.append(f"{sha256(path)}  {path.as_posix()}")
+            lines.append(f"{sha256_file(path)}  {path.as_posix()}")
             total += path.stat().st_size
     text = "\n".join(lines) + "\n"
     write_text(out, text)

@@ -21,9 +21,9 @@ import pandas as pd
 import yaml
 
 from clipxai.errors import InputError
-from clipxai.io import write_text
+from clipxai.io import sha256_file, write_text
 from clipxai.report.layouts import generic_view, grounding_blocks, grounding_comparisons
-from clipxai.report.provenance import benchmarks, checksum_manifest, git_commit, machine, sha256, versions
+from clipxai.report.provenance import benchmarks, checksum_manifest, git_commit, machine, versions
 from clipxai.report.reported import load_reported
 from clipxai.viz.provenance import read_sidecar
 
@@ -173,7 +173,7 @@ def render(config: dict, out_dir: str | Path, *, reported: str | Path | None = N
         path = Path(raw)
         if not path.is_file():
             raise InputError(path, "(file)", "an input data or model file to checksum")
-        checksummed.append({"path": raw, "bytes": path.stat().st_size, "sha256": sha256(path)})
+        checksummed.append({"path": raw, "bytes": path.stat().st_size, "sha256": sha256_file(path)})
     manifest = checksum_manifest(list(checksum_dirs), out_dir / "inputs.sha256")
     return env.get_template("index.html.j2").render(
         manifest=manifest,

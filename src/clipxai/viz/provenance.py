@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from clipxai.errors import InputError
-from clipxai.io import atomic_path, write_json
+from clipxai.io import atomic_path, write_csv, write_json
 
 REQUIRED_KEYS = ("title", "caption", "rule", "command", "inputs")
 
@@ -75,3 +75,21 @@ def save_figure(fig, out_png: str | Path, dpi: int = 110) -> tuple[Path, Path]:
     with atomic_path(pdf) as tmp:
         fig.savefig(tmp, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     return png, pdf
+
+
+def publish_figure(fig, out_png: str | Path, **sidecar: Any) -> Path:
+    """Save ``fig`` (PNG + PDF, :func:`save_figure`), close it, and write its sidecar (:func:`write_sidecar`'s
+    keywords); returns the PNG's path."""
+    import matplotlib.pyplot as plt
+
+    png, _ = save_figure(fig, out_png)
+    plt.close(fig)
+    write_sidecar(png, **sidecar)
+    return png
+
+
+def publish_table(table, out_csv: str | Path, **sidecar: Any) -> Path:
+    """Write ``table`` (a DataFrame) as ``out_csv`` (clipxai.io.write_csv) and its sidecar (:func:`write_sidecar`'s
+    keywords); returns the sidecar's path."""
+    write_csv(out_csv, table)
+    return write_sidecar(out_csv, **sidecar)
