@@ -71,3 +71,36 @@ def test_needed_files_and_real_kinds():
     assert needed_files("imagenet", "r", "val") == []
     assert is_real("voc") and not is_real("shapes-voc")
     assert [k.name for k in KINDS.values() if k.user_path] == ["imagenet"]
+
+
+def test_every_format_names_a_writer_and_reader_that_exist():
+    """The table's "module:function" strings are only checked when used: resolve every one here."""
+    import inspect
+
+    from clipxai.data.kinds import FORMATS, resolve
+
+    for fmt in FORMATS.values():
+        writer = resolve(fmt.shapes_writer)
+        assert list(inspect.signature(writer).parameters) == ["out", "config", "sizes"], fmt.name
+        if fmt.reader:
+            assert list(inspect.signature(resolve(fmt.reader)).parameters)[:3] == ["root", "split", "devkit"]
+    assert {f.name for f in FORMATS.values() if f.reader} == {"imagenet", "imagenet-seg", "waterbirds"}
+
+
+def test_make_shapes_writes_through_the_format_table(tmp_path, monkeypatch):
+    """A row of FORMATS is all make-shapes needs: its writer gets the sizes of the command line."""
+    from clipxai import cli
+    from clipxai.data import kinds, shapes
+
+    seen = {}
+
+    def fake_writer(out, config, sizes):
+        seen.update(out=str(out), sizes=sizes, seed=config.seed)
+        return {"format": "fake"}
+
+    monkeypatch.setattr(shapes, "shapes_waterbirds", fake_writer)
+    assert cli.main(["make-shapes", "--out", str(tmp_path / "w"), "--format", "waterbirds", "--seed", "3",
+                     "--n-train", "2", "--n-val", "5"]) == 0
+    assert seen == {"out": str(tmp_path / "w"), "seed": 3,
+                    "sizes": shapes.ShapesSizes(n_train=2, n_val=5, n_test=5, eval_split="val")}
+    assert kinds.FORMATS["waterbirds"].shapes_writer == "clipxai.data.shapes:shapes_waterbirds"

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from clipxai.errors import InputError
+from clipxai.data.kinds import formats_serving
 
 Check = Callable[[str, str], None]  # (value, option name) -> None or raise InputError
 
@@ -235,7 +236,7 @@ def parse_layers(text: str) -> tuple[int, ...]:
 def add_image_set_arguments(parser: argparse.ArgumentParser) -> None:
     """``--data``, ``--format`` and ``--devkit`` of the verbs that open a labelled image set (clipxai.heads.data)."""
     parser.add_argument("--data", required=True, help="data set root")
-    parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
+    parser.add_argument("--format", required=True, choices=formats_serving("heads-explain"),
                         help="on-disk format of the data set (real or the shapes world's)")
     parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
 

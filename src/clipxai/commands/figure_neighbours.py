@@ -10,6 +10,7 @@ import logging
 
 from clipxai.errors import InputError
 from clipxai.commands import _args
+from clipxai.data.kinds import formats_serving
 
 NAME = "figure-neighbours"
 HELP = "figure: query images and their nearest neighbours in one head's (or its components') subspace"
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="decomposition shards of the images", check=_args.npz_file_or_dir)
     parser.add_argument("--heads", required=True, help="TextSpan heads CSV of the same images (names the head)")
     parser.add_argument("--data", required=True)
-    parser.add_argument("--format", required=True, choices=("imagenet", "imagenet-seg", "waterbirds"),
+    parser.add_argument("--format", required=True, choices=formats_serving("heads-explain"),
                         help="on-disk format of the data set (real or the shapes world's)")
     parser.add_argument("--devkit", help="ImageNet: the ILSVRC2012_devkit_t12 folder if not beside --data")
     parser.add_argument("--split", default="val")

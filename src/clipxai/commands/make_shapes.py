@@ -7,13 +7,14 @@ import json
 import logging
 
 from clipxai.data import shapes
+from clipxai.data.kinds import FORMATS as FORMAT_TABLE, resolve
 from clipxai.errors import InputError
 from clipxai.commands import _args
 
 NAME = "make-shapes"
 HELP = "generate the synthetic shapes world (seeded) in a real data set's on-disk format"
 
-FORMATS = ("coco-png", "voc", "imagenet-seg", "waterbirds", "imagenet")
+FORMATS = tuple(FORMAT_TABLE)  # each with its writer: a new format is a row of clipxai.data.kinds.FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -21,9 +22,8 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     _args.add_output(parser, "--out", kind="dir", required=True, help="output folder (the data set root)")
     parser.add_argument("--format", default="coco-png", choices=FORMATS,
-                        help="coco-png: COCO panoptic + Panoptic Narrative Grounding (default); voc: PASCAL VOC "
-                             "2012 segmentation; imagenet-seg: gtsegs_ijcv.mat; waterbirds: metadata.csv + images; "
-                             "imagenet: class-folder classification set")
+                        help="; ".join(f"{f.name}: {f.description}" + (" (default)" if f.name == "coco-png" else "")
+                                       for f in FORMAT_TABLE.values()))
     parser.add_argument("--seed", type=int, default=0, help="root seed of every random draw (default 0)")
     parser.add_argument("--n-train", type=int, default=8000, help="training images (default 8000)")
     parser.add_argument("--n-val", type=int, default=400, help="evaluation images (default 400)")
@@ -57,18 +57,9 @@ def _config(args: argparse.Namespace) -> shapes.ShapesConfig:
 
 def run(args: argparse.Namespace) -> int:
     config = _config(args)
-    if args.format == "coco-png":
-        summary = shapes.write_coco_png(args.out, config, n_train=args.n_train, n_val=args.n_val,
-                                        eval_split=args.eval_split)
-    elif args.format == "voc":
-        summary = shapes.write_voc(args.out, config, n_train=args.n_train, n_val=args.n_val)
-    elif args.format == "imagenet-seg":
-        summary = shapes.write_imagenet_seg(args.out, config, n_images=args.n_val)
-    elif args.format == "waterbirds":
-        n_test = args.n_val if args.n_test is None else args.n_test
-        summary = shapes.write_waterbirds(args.out, config, n_train=args.n_train, n_val=args.n_val, n_test=n_test)
-    else:
-        summary = shapes.write_imagenet(args.out, config, n_images=args.n_val)
+    sizes = shapes.ShapesSizes(n_train=args.n_train, n_val=args.n_val,
+                               n_test=args.n_val if args.n_test is None else args.n_test, eval_split=args.eval_split)
+    summary = resolve(FORMAT_TABLE[args.format].shapes_writer)(args.out, config, sizes)
     log.info("wrote the shapes world (%s) to %s", args.format, args.out)
     print(json.dumps(summary, sort_keys=True))
     return 0

@@ -31,6 +31,37 @@ class DatasetKind:
     required_numbers: tuple[str, ...] = ()  # spec keys the heads section's shapes writers need
 
 
+@dataclass(frozen=True)
+class Format:
+    """One on-disk format: its shapes-world writer and, for the labelled image sets, its reader. Both are
+    ``"module:function"`` references, imported only when used (this module stays torch-free)."""
+
+    name: str
+    description: str  # make-shapes --help
+    shapes_writer: str  # f(out, config: ShapesConfig, sizes: ShapesSizes) -> summary dict
+    reader: str = ""  # f(root, split, devkit) -> clipxai.data.labelled.LabelledImages; "" for the grounding format
+
+
+FORMATS: dict[str, Format] = {fmt.name: fmt for fmt in (
+    Format("coco-png", "COCO panoptic + Panoptic Narrative Grounding", "clipxai.data.shapes:shapes_coco_png"),
+    Format("voc", "PASCAL VOC 2012 segmentation", "clipxai.data.shapes:shapes_voc"),
+    Format("imagenet-seg", "gtsegs_ijcv.mat", "clipxai.data.shapes:shapes_imagenet_seg",
+           "clipxai.protocols.datasets:open_imagenet_seg"),
+    Format("waterbirds", "metadata.csv + images", "clipxai.data.shapes:shapes_waterbirds",
+           "clipxai.protocols.datasets:open_waterbirds"),
+    Format("imagenet", "class-folder classification set", "clipxai.data.shapes:shapes_imagenet",
+           "clipxai.protocols.datasets:open_imagenet"),
+)}
+
+
+def resolve(reference: str):
+    """The function a ``"module:function"`` reference of :data:`FORMATS` names."""
+    import importlib
+
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 PNG_JSON = "annotations/png_coco_{split}2017.json"
 
 # In the order the workflow's messages list them (e.g. "data sets of kind imagenet, shapes-imagenet, ...").
@@ -74,3 +105,8 @@ def needed_files(kind: str, root: str, split: str) -> list[str]:
 def is_real(kind: str) -> bool:
     """The real (published) data set, not the shapes world written in its format."""
     return not KINDS[kind].shapes
+
+
+def formats_serving(protocol: str) -> tuple[str, ...]:
+    """The on-disk formats of the kinds ``protocol`` reads, in table order (a verb's ``--format`` choices)."""
+    return tuple(dict.fromkeys(KINDS[kind].format for kind in kinds_serving(protocol)))

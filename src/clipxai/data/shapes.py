@@ -560,3 +560,36 @@ def write_imagenet(out: str | Path, config: ShapesConfig, n_images: int, progres
     imagenet.write_class_folders(out, samples(), {folder_of[name]: name for name in used})
     write_json(Path(out) / "shapes_world.json", world_description(config, n_images=n_images))
     return {"format": "imagenet", "root": str(out), "images": n_images, "classes": len(COMBINATIONS)}
+
+
+# ---- one signature for every format's writer (clipxai.data.kinds.FORMATS names them; make-shapes calls them)
+
+
+@dataclass(frozen=True)
+class ShapesSizes:
+    """How many images make-shapes writes; each format takes the counts it has splits for."""
+
+    n_train: int
+    n_val: int
+    n_test: int
+    eval_split: str = "val"
+
+
+def shapes_coco_png(out: str | Path, config: ShapesConfig, sizes: ShapesSizes) -> dict:
+    return write_coco_png(out, config, n_train=sizes.n_train, n_val=sizes.n_val, eval_split=sizes.eval_split)
+
+
+def shapes_voc(out: str | Path, config: ShapesConfig, sizes: ShapesSizes) -> dict:
+    return write_voc(out, config, n_train=sizes.n_train, n_val=sizes.n_val)
+
+
+def shapes_imagenet_seg(out: str | Path, config: ShapesConfig, sizes: ShapesSizes) -> dict:
+    return write_imagenet_seg(out, config, n_images=sizes.n_val)
+
+
+def shapes_waterbirds(out: str | Path, config: ShapesConfig, sizes: ShapesSizes) -> dict:
+    return write_waterbirds(out, config, n_train=sizes.n_train, n_val=sizes.n_val, n_test=sizes.n_test)
+
+
+def shapes_imagenet(out: str | Path, config: ShapesConfig, sizes: ShapesSizes) -> dict:
+    return write_imagenet(out, config, n_images=sizes.n_val)

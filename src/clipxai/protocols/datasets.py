@@ -12,8 +12,6 @@ sorted-wnid order both use), a shapes set's own ``classnames.txt`` / labels file
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -21,60 +19,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from clipxai.data.kinds import KINDS, kinds_serving
+from clipxai.data.kinds import FORMATS as FORMAT_TABLE, formats_serving, resolve
+from clipxai.data.labelled import LabelledImages, check_split as _check_split, read_json as _read_json
 from clipxai.errors import InputError
 
 # the on-disk formats (make-shapes --format names) of the kinds the heads protocols read: imagenet, imagenet-seg,
 # waterbirds
-FORMATS = tuple(dict.fromkeys(KINDS[kind].format for kind in kinds_serving("heads-explain")))
+FORMATS = formats_serving("heads-explain")
 WATERBIRDS_CLASSES = ("landbird", "waterbird")
 WATERBIRDS_PLACES = ("land", "water")
 
 
-@dataclass
-class LabelledImages:
-    """Rows of one split of a labelled image set; ``image(i)`` loads row ``i`` as RGB."""
-
-    format: str
-    root: Path
-    split: str
-    ids: list[str]
-    labels: np.ndarray  # int64 [n], -1 where unknown
-    classnames: list[str]
-    load: Callable[[int], Image.Image] = field(repr=False)
-    places: np.ndarray | None = None  # int64 [n] (Waterbirds: 0 land, 1 water)
-    place_names: tuple[str, ...] = ()
-    load_mask: Callable[[int], np.ndarray] | None = field(default=None, repr=False)  # ImageNet-seg: uint8 [H, W]
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-    def image(self, index: int) -> Image.Image:
-        return self.load(index)
-
-    def mask(self, index: int) -> np.ndarray:
-        if self.load_mask is None:
-            raise InputError(self.root, "masks", f"a segmentation data set, got format {self.format}")
-        return self.load_mask(index)
-
-    def index_of(self) -> dict[str, int]:
-        """id -> row index."""
-        return {image_id: index for index, image_id in enumerate(self.ids)}
-
-
-def _read_json(path: Path, what: str) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise InputError(path, "(file)", f"a JSON file of {what} ({err.__class__.__name__})") from None
-
-
-def _check_split(format_: str, root: Path, split: str, allowed: tuple[str, ...]) -> None:
-    if split not in allowed:
-        raise InputError(root, "split", f"one of {', '.join(allowed)} for format {format_}, got {split!r}")
-
-
-def _open_imagenet(root: Path, split: str, devkit: str | Path | None = None) -> LabelledImages:
+def open_imagenet(root: Path, split: str, devkit: str | Path | None = None) -> LabelledImages:
     from clipxai.data import imagenet
     from clipxai.data.images import read_image
     from clipxai.models.zeroshot import imagenet_classnames
@@ -91,7 +47,7 @@ def _open_imagenet(root: Path, split: str, devkit: str | Path | None = None) -> 
                           load=lambda i: read_image(paths[i]).convert("RGB"))
 
 
-def _open_imagenet_seg(root: Path, split: str) -> LabelledImages:
+def open_imagenet_seg(root: Path, split: str, devkit: str | Path | None = None) -> LabelledImages:
     from clipxai.data import imagenet_seg
     from clipxai.models.zeroshot import imagenet_classnames
 
@@ -117,7 +73,7 @@ def _open_imagenet_seg(root: Path, split: str) -> LabelledImages:
                           load=lambda i: Image.fromarray(data[i][0]), load_mask=lambda i: data[i][1])
 
 
-def _open_waterbirds(root: Path, split: str) -> LabelledImages:
+def open_waterbirds(root: Path, split: str, devkit: str | Path | None = None) -> LabelledImages:
     from clipxai.data import waterbirds
     from clipxai.data.images import read_image
 
@@ -142,12 +98,9 @@ def open_images(format_: str, root: str | Path, split: str = "val", devkit: str 
     """One split of a labelled image set in ``format_`` (imagenet, imagenet-seg, waterbirds) under ``root``;
     ``devkit``: ImageNet's devkit folder when it is not beside ``root``."""
     root = Path(root)
-    if format_ == "imagenet":
-        return _open_imagenet(root, split, devkit)
-    openers = {"imagenet": _open_imagenet, "imagenet-seg": _open_imagenet_seg, "waterbirds": _open_waterbirds}
-    if format_ not in openers:
+    if format_ not in FORMATS:
         raise InputError(root, "format", f"one of {', '.join(FORMATS)}, got {format_!r}")
-    return openers[format_](root, split)
+    return resolve(FORMAT_TABLE[format_].reader)(root, split, devkit)
 
 
 def shard_rows(n_rows: int, shard: int, shards: int, max_rows: int = 0) -> list[int]:
