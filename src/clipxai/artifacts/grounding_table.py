@@ -55,7 +55,7 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 
 
 def read_summary(path: Path) -> pd.DataFrame:
-    """Read one summary; data set, model and method come from its path (declared once in rules/common.smk)."""
+    """Read one summary; data set, model and method come from its path (declared once in clipxai.workflow.paths)."""
     frame = _read(path, "score-grounding summary")
     missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
     if missing:
