@@ -20,6 +20,7 @@ from open_clip.modified_resnet import ModifiedResNet
 from open_clip.transformer import VisionTransformer
 
 from clipxai.errors import InputError
+from clipxai.metrics.maps import bilinear
 from clipxai.models.attention import record_attention
 
 # An objective maps (image embeddings [B, D], text embeddings [B, D], logit scale exp) to one score per row [B].
@@ -180,7 +181,7 @@ def upsample(grid: torch.Tensor, size) -> torch.Tensor:
     if isinstance(size, int):
         size = (size, size)
     grid = torch.as_tensor(grid, dtype=torch.float32)
-    maps = F.interpolate(grid[:, None], size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    maps = bilinear(grid, size)
     flat = maps.reshape(maps.shape[0], -1)
     low = flat.min(dim=1).values[:, None, None]
     span = flat.max(dim=1).values[:, None, None] - low

@@ -27,6 +27,7 @@ from PIL import Image
 from skimage.filters import threshold_otsu
 
 from clipxai.data.transforms import pad_array_to_square
+from clipxai.metrics.maps import bilinear
 
 MODES = ("faithful", "corrected")
 
@@ -143,7 +144,7 @@ def upsample_unit(grid: np.ndarray | torch.Tensor, size: int | tuple[int, int]) 
     if not torch.isfinite(grid_t).all():
         raise ValueError("the grid has non-finite values")
     size = (size, size) if isinstance(size, int) else tuple(size)
-    maps = torch.nn.functional.interpolate(grid_t[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+    maps = bilinear(grid_t, size)
     low = maps.amin(dim=(1, 2), keepdim=True)
     span = maps.amax(dim=(1, 2), keepdim=True) - low
     maps = torch.where(span > 0, (maps - low) / torch.where(span > 0, span, torch.ones_like(span)),

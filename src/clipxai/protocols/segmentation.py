@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from clipxai.metrics.maps import bilinear
 from clipxai.metrics.segmentation import MODES, BinarySegmentationAccumulator, minmax_relevance
 from clipxai.protocols.datasets import square_input, square_mask
 
@@ -114,7 +115,7 @@ def upsampled(grid: np.ndarray, size: int, mode: str = "corrected") -> np.ndarra
     """One grid map [gh, gw] -> [size, size]: bilinear, clamped at 0, min-max normalised (the protocol's map; a
     constant map gives NaN in faithful mode, zeros in corrected mode)."""
     tensor = torch.as_tensor(np.asarray(grid, dtype=np.float32))[None, None]
-    big = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
+    big = bilinear(tensor, (size, size))[0, 0].numpy()
     return minmax_relevance(big, mode)
 
 

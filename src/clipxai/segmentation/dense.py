@@ -30,6 +30,7 @@ from PIL import Image
 from torchvision import transforms as T
 
 from clipxai.errors import InputError
+from clipxai.metrics.maps import bilinear
 from clipxai.metrics.segmentation import ConfusionAccumulator
 
 VOC_EXTENDED_CLASSES: tuple[str, ...] = (
@@ -110,7 +111,7 @@ def similarity_maps(features: torch.Tensor, grid: tuple[int, int], text: torch.T
     if n_patches != grid[0] * grid[1]:
         raise ValueError(f"{n_patches} patch features do not fill a {grid[0]}x{grid[1]} grid")
     scores = torch.einsum("bpd,cd->bcp", features, text.to(features.dtype)).reshape(batch, -1, *grid)
-    return F.interpolate(scores, size=size, mode="bilinear", align_corners=False)
+    return bilinear(scores, size)
 
 
 def predict(features: torch.Tensor, grid: tuple[int, int], text: torch.Tensor, size: tuple[int, int],
