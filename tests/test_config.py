@@ -59,6 +59,8 @@ def test_method_table_is_the_attribution_registry():
     from clipxai.attribution import REGISTRY
 
     assert cfg.METHOD_PARAMETERS == {name: method.defaults for name, method in REGISTRY.items()}
+    assert cfg.METHOD_MAPS_TEXT == {name: method.maps_text for name, method in REGISTRY.items()}
+    assert not cfg.METHOD_MAPS_TEXT["dense"] and cfg.METHOD_MAPS_TEXT["chefer2021"]
 
 
 @pytest.mark.parametrize("mutate, key, expected", [

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import shutil
+import sys
 from html import unescape
 from pathlib import Path
 
@@ -492,3 +493,37 @@ def test_report_html_equals_the_golden_page(run_dir):
     if html != golden:
         at = next((i for i, (a, b) in enumerate(zip(html, golden)) if a != b), min(len(html), len(golden)))
         pytest.fail(f"page differs from {GOLDEN.name} at character {at}: {html[at - 80:at + 80]!r}")
+
+
+def test_a_method_without_text_maps_says_so_in_the_image_to_text_row():
+    """dense maps image patches only: its empty I2T cell reads "no text map", not "not run"."""
+    import pandas as pd
+
+    from clipxai.report import layouts
+    from clipxai.report.reported import load_reported
+
+    row = dict(dataset="shapes", model="toy", mode="faithful", n_entries=10, n_excluded=0, macro_mean=0.5,
+               macro_lo=0.4, macro_hi=0.6, fg_mean=0.3, fg_lo=0.2, fg_hi=0.4, n_dataset_entries=10, complete=True)
+    table = pd.DataFrame([{**row, "method": m, "direction": d}
+                          for m, d in (("chefer2021", "t2i"), ("chefer2021", "i2t"), ("dense", "t2i"))])
+    exclusions = pd.DataFrame(columns=["dataset", "model", "method", "direction", "reason", "count"])
+    config = {"grounding": {"methods": {"chefer2021": {}, "dense": {}}}}
+    (block,) = layouts.grounding_blocks(table, exclusions, config, load_reported())
+    i2t = {c["title"]: c for c in next(r for r in block["paper_rows"] if r["direction"] == "i2t")["cells"]}
+    assert i2t["dense"]["reproduced"] is None and i2t["dense"]["missing"] == "no text map"
+    t2i = {c["title"]: c for c in next(r for r in block["paper_rows"] if r["direction"] == "t2i")["cells"]}
+    assert t2i["dense"]["reproduced"]["mean"] == 0.5  # the paper layout shows macro IoU
+
+
+def test_header_lists_what_ran_and_names_what_only_the_config_defines(run_dir, monkeypatch):
+    """paper.yaml defines models a run may not use (the rehearsal swaps ViT-H-14 for ViT-L-14): the header lists
+    the data sets and models that some table has rows of, and names the others as configured but in no table."""
+    root, run = run_dir
+    config = json.loads(json.dumps(CONFIG))
+    config["models"]["vit-h-14"] = {"kind": "open_clip", "name": "ViT-H-14", "pretrained": "laion2b_s32b_b79k"}
+    monkeypatch.setattr(sys.modules[__name__], "CONFIG", config)
+    html = render_report(root, run)
+    header = html[html.index('<p class="sub">'):html.index("</p>", html.index('<p class="sub">'))]
+    models = header[header.index("models:"):]
+    assert "<b>vit-b-32-openai</b>" in models and "<b>toy</b>" in models and "<b>vit-h-14</b>" not in models
+    assert header.rstrip(".").endswith("configured but in no table: vit-h-14")

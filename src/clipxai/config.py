@@ -13,7 +13,6 @@ environment, without torch.
 
 from __future__ import annotations
 
-import ast
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import yaml
 
 from clipxai.data.kinds import kinds_serving
 from clipxai.errors import InputError
+from clipxai.method_table import METHOD_MAPS_TEXT, METHOD_PARAMETERS  # noqa: F401  (METHOD_MAPS_TEXT re-exported)
 
 # The schema is package data; rules/common.smk hands the same file to snakemake.utils.validate by its path in the
 # workflow's source tree (src/clipxai/schemas/config.schema.yaml).
@@ -38,33 +38,6 @@ def load_schema(path: str | Path | None = None) -> dict:
 # Names that become wildcards and folder names (results/<dataset>/<model>/...): the schema's propertyNames.
 NAME_PATTERN = "^[A-Za-z0-9_-]+$"
 
-def _registered_methods() -> dict[str, dict[str, Any]]:
-    """The attribution methods a config may name (registry name -> parameter defaults), read from the source of
-    clipxai.attribution with ``ast`` rather than imported: a misspelt method or parameter is caught when the
-    workflow is parsed, before any job runs, without importing torch. A method is a class decorated ``@register``
-    with literal ``name`` and ``defaults`` (inherited from a base class in the same package, or {} from Method).
-    tests/test_config.py checks that this equals the imported registry."""
-    classes: dict[str, tuple[list[str], dict[str, Any], bool]] = {}
-    for path in sorted((Path(__file__).parent / "attribution").glob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8"), filename=str(path)).body:
-            if not isinstance(node, ast.ClassDef):
-                continue
-            attrs = {target.id: ast.literal_eval(stmt.value) for stmt in node.body if isinstance(stmt, ast.Assign)
-                     for target in stmt.targets if isinstance(target, ast.Name) and target.id in ("name", "defaults")}
-            registered = any(isinstance(d, ast.Name) and d.id == "register" for d in node.decorator_list)
-            classes[node.name] = ([b.id for b in node.bases if isinstance(b, ast.Name)], attrs, registered)
-
-    def inherited(cls: str, key: str, default: Any) -> Any:
-        bases, attrs, _ = classes.get(cls, ([], {}, False))
-        if key in attrs:
-            return attrs[key]
-        return next((inherited(base, key, default) for base in bases if base in classes), default)
-
-    return {inherited(cls, "name", ""): dict(inherited(cls, "defaults", {}))
-            for cls, (_, _, registered) in classes.items() if registered}
-
-
-METHOD_PARAMETERS: dict[str, dict[str, Any]] = _registered_methods()
 # Parameters whose value is one of a few words, whatever the method.
 PARAMETER_CHOICES: dict[str, tuple[str, ...]] = {"polarity": ("positive", "negative"), "mode": ("faithful", "corrected")}
 # heads.segmentation.methods may also name the TextSpan decomposition map (no parameters).

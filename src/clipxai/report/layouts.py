@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from clipxai.artifacts.tables import coverage_text
+from clipxai.method_table import METHOD_MAPS_TEXT
 from clipxai.report.reported import compare
 
 MAX_GENERIC_ROWS = 300
@@ -86,6 +87,11 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
         labels_here = list(dict.fromkeys(block["method"]))
         extra = [label for label in labels_here if label not in column_label.values()]
         faithful = block[block["mode"] == "faithful"].set_index(["method", "direction"])
+        def missing(label, direction):
+            """Why a cell has no number: the method maps no text (no image->text scores), or it did not run."""
+            name = methods.get(label, (label, {}))[0]
+            return "no text map" if direction == "i2t" and not METHOD_MAPS_TEXT.get(name, True) else "not run"
+
         paper_rows = []
         for direction in ("t2i", "i2t"):
             cells = []
@@ -94,12 +100,13 @@ def grounding_blocks(table: pd.DataFrame, exclusions: pd.DataFrame, config: dict
                 found = label is not None and (label, direction) in faithful.index
                 reproduced = _ci(faithful.loc[(label, direction)]) if found else None
                 cells.append({"title": column["title"], "label": label, "reproduced": reproduced,
+                              "missing": missing(label, direction),
                               **compare(reported, column[direction], reproduced["mean"] if found else None,
                                         comparable and partial is None, why_not)})
             for label in extra:
                 found = (label, direction) in faithful.index
                 cells.append({"title": label, "label": label, "entry": None, "difference": None,
-                              "why": "no published counterpart",
+                              "why": "no published counterpart", "missing": missing(label, direction),
                               "reproduced": _ci(faithful.loc[(label, direction)]) if found else None})
             paper_rows.append({"direction": direction, "cells": cells})
         protocol_rows = []

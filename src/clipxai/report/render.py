@@ -136,6 +136,17 @@ def mirrors(config: dict) -> list[dict]:
     return out
 
 
+def names_in_tables(paths: list[str]) -> dict[str, set[str]]:
+    """The data sets and models that some table has a row of (its ``dataset`` / ``model`` columns): the header
+    lists those, not every name the config defines (a model defined but used by no section ran nothing)."""
+    found: dict[str, set[str]] = {"dataset": set(), "model": set()}
+    for path in paths:
+        frame = pd.read_csv(path, usecols=lambda c: c in found, dtype=str, keep_default_na=False)
+        for column in frame.columns:
+            found[column].update(frame[column])
+    return found
+
+
 def render(config: dict, out_dir: str | Path, *, reported: str | Path | None = None, tables: list[str] = (),
            figures: list[str] = (), train_summaries: list[str] = (), inputs: list[str] = (),
            checksum_dirs: list[str] = (), benchmarks_dir: str | Path | None = None,
@@ -145,6 +156,7 @@ def render(config: dict, out_dir: str | Path, *, reported: str | Path | None = N
     (the latter into ``out_dir/inputs.sha256``). ``reported`` and ``template_dir`` default to the packaged files."""
     out_dir = Path(out_dir)
     reported = load_reported(reported)
+    in_tables = names_in_tables(list(tables))
     tables = collect_tables(list(tables), out_dir, config, reported)
     figures = collect_figures(list(figures), out_dir)
     job_rows, rule_rows = benchmarks(benchmarks_dir)
@@ -180,6 +192,8 @@ def render(config: dict, out_dir: str | Path, *, reported: str | Path | None = N
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         commit=git_commit(),
         config=config,
+        shown={"datasets": [n for n in config.get("datasets", {}) if n in in_tables["dataset"] or not tables],
+               "models": [n for n in config.get("models", {}) if n in in_tables["model"] or not tables]},
         config_text=yaml.safe_dump(config, sort_keys=False),
         reported=reported,
         sections=sections(tables + figures),
