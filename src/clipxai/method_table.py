@@ -39,6 +39,7 @@ def _registered_methods() -> dict[str, tuple[dict[str, Any], bool]]:
             for cls, (_, _, registered) in classes.items() if registered}
 
 
-METHOD_PARAMETERS: dict[str, dict[str, Any]] = {name: d for name, (d, _) in _registered_methods().items()}
+_METHODS = _registered_methods()
+METHOD_PARAMETERS: dict[str, dict[str, Any]] = {name: defaults for name, (defaults, _) in _METHODS.items()}
 # Methods that explain the image only (no text-token map, so no image->text scores): the report says so.
-METHOD_MAPS_TEXT: dict[str, bool] = {name: text for name, (_, text) in _registered_methods().items()}
+METHOD_MAPS_TEXT: dict[str, bool] = {name: maps_text for name, (_, maps_text) in _METHODS.items()}
